@@ -1,0 +1,5 @@
+import sys
+
+from convblocks.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``convblocks`` command line: one module per command."""

@@ -1,0 +1,56 @@
+"""``convblocks`` entry point: finds each command in ``convblocks.cli.<name>``.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int`` (the exit status). Modules are imported only when their command
+runs, so a missing optional dependency of one command never breaks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> one-line help, shown by `convblocks --help` without importing the module.
+COMMANDS: dict[str, str] = {
+    "steps": "walk through the exercise's eight functions on its own inputs",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    from convblocks import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="convblocks",
+        description="Convolutional-network building blocks in NumPy.",
+    )
+    parser.add_argument("--version", action="version", version=f"convblocks {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(f"convblocks.cli.{name}")
+            module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in COMMANDS:
+        command = None
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"convblocks.cli.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Argument checks shared by every public function.
+
+Each check raises at the API boundary with a message that names the argument, what
+was given and what was expected, so that no bad input reaches a kernel and fails
+there with an IndexError or, worse, a silent wrong answer.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_ndim",
+    "as_int",
+    "as_pair",
+    "check_choice",
+    "check_data_format",
+    "result_dtype",
+    "shape_str",
+]
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    """``(2, 3)``-style text for a shape (``(5,)`` for one dimension)."""
+    shape = tuple(int(s) for s in shape)
+    return str(shape)
+
+
+def as_float_array(x: Any, name: str) -> np.ndarray:
+    """Return ``x`` as a floating-point array without copying when possible.
+
+    float32 and float64 are kept; integer and boolean input is computed in float64;
+    every other dtype (float16, complex, strings, objects) raises ``TypeError``.
+    The input is never modified: callers must not write into the result.
+    """
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a numeric array; got {type(x).__name__} "
+                            f"that NumPy cannot turn into one ({exc})") from None
+    kind = arr.dtype.kind
+    if arr.dtype == np.float32 or arr.dtype == np.float64:
+        return arr
+    if kind in "iub":
+        return arr.astype(np.float64)
+    raise TypeError(f"{name} must hold float32, float64 or integer numbers; "
+                    f"got dtype {arr.dtype}" + (f" ({type(x).__name__})" if not isinstance(x, np.ndarray) else ""))
+
+
+def check_ndim(x: np.ndarray, ndim: int, name: str, dims: str) -> None:
+    """Raise ``ValueError`` unless ``x`` has ``ndim`` dimensions, described by ``dims``."""
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {dims}; got {x.ndim}-D array of shape "
+                         f"{shape_str(x.shape)}")
+
+
+def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int; bools, floats and strings raise ``TypeError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return value
+
+
+def as_pair(value: Any, name: str, *, minimum: int | None = None) -> tuple[int, int]:
+    """Return an int or a pair of ints as ``(h, w)``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w); got {value!r} "
+                             f"with {len(value)} entries")
+        return (as_int(value[0], f"{name}[0]", minimum=minimum),
+                as_int(value[1], f"{name}[1]", minimum=minimum))
+    v = as_int(value, name, minimum=minimum)
+    return (v, v)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices`` (listed in the message)."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return value
+
+
+def check_data_format(data_format: Any) -> str:
+    """``'NHWC'`` or ``'NCHW'``."""
+    return check_choice(data_format, "data_format", ("NHWC", "NCHW"))
+
+
+def result_dtype(*arrays: np.ndarray) -> np.dtype:
+    """float32 when every array is float32, float64 otherwise."""
+    if all(a.dtype == np.float32 for a in arrays):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
