@@ -1,0 +1,170 @@
+"""Numerical gradient checking by central differences.
+
+Point :func:`gradcheck` at a function and its analytic gradient::
+
+    from convblocks import conv_backward, conv_forward, gradcheck
+    hp = {"stride": 2, "pad": 1}
+    def f(A, W, b):
+        return conv_forward(A, W, b, hp)[0]
+    def grads(dZ):
+        return conv_backward(dZ, (A, W, b, hp))
+    result = gradcheck(f, (A, W, b), grads)
+    assert result.max_rel_error < 1e-6, result
+
+The scalar being differentiated is ``L = sum(dy * f(*inputs))`` for a fixed random
+upstream gradient ``dy``; the analytic side is ``grads(dy)``. Each checked element ``x``
+is nudged by ``+-eps`` and ``dL/dx ~ (L(x + eps) - L(x - eps)) / (2 eps)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .functional.checks import as_int
+
+__all__ = ["gradcheck", "GradcheckResult"]
+
+
+@dataclass(frozen=True)
+class GradcheckResult:
+    """Outcome of :func:`gradcheck`.
+
+    Attributes
+    ----------
+    max_rel_error : float
+        Largest ``|analytic - numeric| / max(|analytic|, |numeric|, scale * 1e-3)``
+        over every checked element, where ``scale`` is the largest ``|numeric|`` of that
+        input (so elements whose gradient is nearly zero are judged against the
+        gradient's overall size, not divided by almost nothing).
+    argument : int
+        Which input (position in ``inputs``) holds the worst element.
+    index : tuple of int
+        Where in that input.
+    analytic, numeric : float
+        The two values there.
+    checked : int
+        How many elements were checked.
+    """
+
+    max_rel_error: float
+    argument: int
+    index: tuple
+    analytic: float
+    numeric: float
+    checked: int
+
+    def __str__(self) -> str:
+        return (f"max relative error {self.max_rel_error:.3e} at input {self.argument}, index "
+                f"{self.index}: analytic {self.analytic:.10g}, numeric {self.numeric:.10g} "
+                f"({self.checked} elements checked)")
+
+
+def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
+              grads: Callable[[np.ndarray], Sequence[Any]] | Sequence[Any], *,
+              upstream: np.ndarray | None = None, wrt: Sequence[int] | None = None,
+              eps: float = 1e-6, max_points: int | None = 2000, seed: int = 0) -> GradcheckResult:
+    """Compare analytic gradients with central differences.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(*inputs)`` returns an array ``y`` (or a tuple whose first item is ``y``,
+        as the exercise's forward functions return ``(y, cache)``).
+    inputs : sequence of ndarray (or one ndarray)
+        The point at which to check. Converted to float64 copies; never modified.
+    grads : callable or sequence of ndarray
+        ``grads(dy)`` returns the analytic gradients of ``sum(dy * y)`` with respect to
+        each input (``None`` for inputs not to check); or those gradients already
+        computed for the given ``upstream``.
+    upstream : ndarray, shape of y, optional
+        ``dy``. Default: standard normal values from ``seed``.
+    wrt : sequence of int, optional
+        Which inputs to check (default: every input whose gradient is not None).
+    eps : float
+        Step of the central difference.
+    max_points : int or None
+        Check at most this many elements per input, chosen at random (all when None).
+    seed : int
+        Seeds ``upstream`` and the choice of elements.
+
+    Returns
+    -------
+    GradcheckResult
+    """
+    if isinstance(inputs, np.ndarray):
+        inputs = (inputs,)
+    if not isinstance(inputs, (tuple, list)) or not inputs:
+        raise TypeError(f"inputs must be an ndarray or a non-empty sequence of arrays; got "
+                        f"{type(inputs).__name__}")
+    if not callable(func):
+        raise TypeError(f"func must be callable; got {type(func).__name__}")
+    if not (isinstance(eps, float) and eps > 0):
+        raise ValueError(f"eps must be a positive float; got {eps!r}")
+    if max_points is not None:
+        max_points = as_int(max_points, "max_points", minimum=1)
+    xs = [np.array(x, dtype=np.float64) for x in inputs]
+    rng = np.random.default_rng(seed)
+
+    def output(*args: np.ndarray) -> np.ndarray:
+        y = func(*args)
+        if isinstance(y, tuple):
+            y = y[0]
+        return np.asarray(y, dtype=np.float64)
+
+    y0 = output(*xs)
+    if upstream is None:
+        dy = rng.standard_normal(y0.shape)
+    else:
+        dy = np.asarray(upstream, dtype=np.float64)
+        if dy.shape != y0.shape:
+            raise ValueError(f"upstream must have the shape of func's output {y0.shape}; got "
+                             f"{dy.shape}")
+    analytic = grads(dy) if callable(grads) else grads
+    if isinstance(analytic, np.ndarray):
+        analytic = (analytic,)
+    analytic = list(analytic)
+    if len(analytic) < len(xs):
+        raise ValueError(f"grads must give one gradient per input ({len(xs)}); got {len(analytic)}")
+    if wrt is None:
+        wrt = [i for i in range(len(xs)) if analytic[i] is not None]
+    if not wrt:
+        raise ValueError("nothing to check: every gradient is None")
+
+    worst = GradcheckResult(0.0, wrt[0], (), 0.0, 0.0, 0)
+    total = 0
+    for k in wrt:
+        x = xs[k]
+        g = analytic[k]
+        if g is None:
+            raise ValueError(f"wrt names input {k} but its analytic gradient is None")
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != x.shape:
+            raise ValueError(f"gradient {k} has shape {g.shape} but input {k} has shape {x.shape}")
+        flat = np.arange(x.size)
+        if max_points is not None and x.size > max_points:
+            flat = np.sort(rng.choice(x.size, size=max_points, replace=False))
+        numeric = np.empty(flat.size)
+        for j, i in enumerate(flat):
+            idx = np.unravel_index(i, x.shape)
+            old = x[idx]
+            x[idx] = old + eps
+            plus = output(*xs)
+            x[idx] = old - eps
+            minus = output(*xs)
+            x[idx] = old
+            # Subtract before summing: outputs the nudge did not reach cancel exactly.
+            numeric[j] = np.vdot(dy, plus - minus) / (2 * eps)
+        a = g.reshape(-1)[flat]
+        floor = 1e-3 * float(np.max(np.abs(numeric), initial=0.0)) or 1e-12
+        rel = np.abs(a - numeric) / np.maximum(np.maximum(np.abs(a), np.abs(numeric)), floor)
+        rel = np.where(np.isnan(rel), np.inf, rel)
+        j = int(np.argmax(rel))
+        total += flat.size
+        if rel[j] >= worst.max_rel_error:
+            worst = GradcheckResult(float(rel[j]), k, tuple(int(v) for v in np.unravel_index(flat[j], x.shape)),
+                                    float(a[j]), float(numeric[j]), 0)
+    return GradcheckResult(worst.max_rel_error, worst.argument, worst.index, worst.analytic,
+                           worst.numeric, total)

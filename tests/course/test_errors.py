@@ -1,0 +1,181 @@
+"""Every class of bad input raises at the API boundary, naming the argument."""
+
+import numpy as np
+import pytest
+
+from convblocks import course, loops
+
+IMPLS = pytest.mark.parametrize("L", [course, loops], ids=["fast", "loops"])
+rng = np.random.default_rng(0)
+A = rng.standard_normal((2, 5, 5, 3))
+W = rng.standard_normal((3, 3, 3, 4))
+b = rng.standard_normal((1, 1, 1, 4))
+HP = {"stride": 1, "pad": 1}
+PHP = {"f": 2, "stride": 2}
+
+
+def raises(exc, *words):
+    """pytest.raises that also checks every key word appears in the message."""
+    class _Ctx:
+        def __enter__(self):
+            self.ctx = pytest.raises(exc)
+            self.info = self.ctx.__enter__()
+            return self.info
+
+        def __exit__(self, *a):
+            handled = self.ctx.__exit__(*a)
+            msg = str(self.info.value)
+            for w in words:
+                assert w in msg, f"{w!r} not in message {msg!r}"
+            return handled
+    return _Ctx()
+
+
+@IMPLS
+def test_wrong_number_of_dimensions(L):
+    with raises(ValueError, "A_prev", "4-D", "(5, 5, 3)"):
+        L.conv_forward(A[0], W, b, HP)
+    with raises(ValueError, "W", "4-D"):
+        L.conv_forward(A, W[0], b, HP)
+    with raises(ValueError, "A_prev", "4-D"):
+        L.pool_forward(A[0], PHP)
+    with raises(ValueError, "X", "4-D"):
+        L.zero_pad(A[0], 1)
+
+
+@IMPLS
+def test_channels_differ(L):
+    with raises(ValueError, "A_prev", "3 channels", "n_C_prev=2"):
+        L.conv_forward(A, W[:, :, :2], b, HP)
+
+
+@IMPLS
+def test_non_square_filter(L):
+    with raises(ValueError, "W", "square", "(3, 2, 3, 4)"):
+        L.conv_forward(A, W[:, :2], b, HP)
+
+
+@IMPLS
+def test_bias_of_wrong_shape(L):
+    with raises(ValueError, "b", "(1, 1, 1, 4)", "(4,)"):
+        L.conv_forward(A, W, b.reshape(4), HP)
+    with raises(ValueError, "b", "(1, 1, 1, 4)"):
+        L.conv_forward(A, W, b[..., :3], HP)
+
+
+@IMPLS
+def test_hparameters_missing_or_unknown_key(L):
+    with raises(ValueError, "missing", "'pad'"):
+        L.conv_forward(A, W, b, {"stride": 1})
+    with raises(ValueError, "unknown", "'padding'"):
+        L.conv_forward(A, W, b, {"stride": 1, "pad": 0, "padding": 1})
+    with raises(ValueError, "missing", "'f'"):
+        L.pool_forward(A, {"stride": 1})
+    with raises(ValueError, "unknown", "'pad'"):
+        L.pool_forward(A, {"stride": 1, "f": 2, "pad": 0})
+    with raises(TypeError, "hparameters", "dict"):
+        L.conv_forward(A, W, b, [1, 1])
+
+
+@IMPLS
+@pytest.mark.parametrize("hp, words", [
+    ({"stride": 0, "pad": 0}, ("stride", ">= 1", "0")),
+    ({"stride": 1, "pad": -1}, ("pad", ">= 0", "-1")),
+])
+def test_stride_and_pad_out_of_range(L, hp, words):
+    with raises(ValueError, *words):
+        L.conv_forward(A, W, b, hp)
+
+
+@IMPLS
+@pytest.mark.parametrize("hp, words", [
+    ({"stride": 1.5, "pad": 0}, ("stride", "integer", "1.5")),
+    ({"stride": 1, "pad": 1.0}, ("pad", "integer", "1.0")),
+    ({"stride": True, "pad": 0}, ("stride", "integer", "True")),
+])
+def test_non_integer_stride_or_pad(L, hp, words):
+    with raises(TypeError, *words):
+        L.conv_forward(A, W, b, hp)
+
+
+@IMPLS
+def test_non_integer_pool_f_and_zero_pad(L):
+    with raises(TypeError, "f", "integer", "2.0"):
+        L.pool_forward(A, {"f": 2.0, "stride": 1})
+    with raises(TypeError, "pad", "integer"):
+        L.zero_pad(A, 1.5)
+    with raises(ValueError, "pad", ">= 0"):
+        L.zero_pad(A, -2)
+    with raises(ValueError, "f", ">= 1"):
+        L.pool_forward(A, {"f": 0, "stride": 1})
+
+
+@IMPLS
+def test_window_larger_than_input(L):
+    with raises(ValueError, "f=7", "larger", "5x5"):
+        L.conv_forward(A, rng.standard_normal((7, 7, 3, 4)), b, {"stride": 1, "pad": 0})
+    with raises(ValueError, "f=6", "larger"):
+        L.pool_forward(A, {"f": 6, "stride": 1})
+
+
+@IMPLS
+def test_unknown_mode_lists_valid_ones(L):
+    with raises(ValueError, "mode", "'max'", "'average'", "'avg'"):
+        L.pool_forward(A, PHP, mode="avg")
+    _, cache = L.pool_forward(A, PHP)
+    with raises(ValueError, "mode", "'mean'"):
+        L.pool_backward(np.ones((2, 2, 2, 3)), cache, mode="mean")
+
+
+@IMPLS
+def test_gradient_shape_must_match_cache(L):
+    Z, cache = L.conv_forward(A, W, b, HP)
+    with raises(ValueError, "dZ", "(2, 5, 5, 4)", "(2, 5, 5, 3)"):
+        L.conv_backward(np.ones((2, 5, 5, 3)), cache)
+    P, pcache = L.pool_forward(A, PHP)
+    with raises(ValueError, "dA", "(2, 2, 2, 3)"):
+        L.pool_backward(np.ones((2, 3, 3, 3)), pcache)
+    with raises(ValueError, "cache", "(A_prev, W, b, hparameters)"):
+        L.conv_backward(Z, cache[:3])
+
+
+@IMPLS
+def test_non_numeric_arrays(L):
+    with raises(TypeError, "A_prev", "dtype"):
+        L.conv_forward(np.full((2, 5, 5, 3), "x"), W, b, HP)
+    with raises(TypeError, "W", "complex128"):
+        L.conv_forward(A, W.astype(complex), b, HP)
+    with raises(TypeError, "x"):
+        L.create_mask_from_window(np.array([["a", "b"]]))
+    with raises(TypeError, "A_prev", "float16"):
+        L.pool_forward(A.astype(np.float16), PHP)
+
+
+@IMPLS
+def test_distribute_value_bad_shape(L):
+    with raises(ValueError, "shape", "positive", "(0, 2)"):
+        L.distribute_value(1.0, (0, 2))
+    with raises(ValueError, "shape", "pair"):
+        L.distribute_value(1.0, (2,))
+    with raises(ValueError, "dz", "single number"):
+        L.distribute_value(np.ones(3), (2, 2))
+
+
+@IMPLS
+def test_conv_single_step_shapes(L):
+    with raises(ValueError, "W", "shape of a_slice_prev"):
+        L.conv_single_step(np.ones((2, 2, 3)), np.ones((2, 2, 2)), np.ones((1, 1, 1)))
+    with raises(ValueError, "b", "one element"):
+        L.conv_single_step(np.ones((2, 2, 3)), np.ones((2, 2, 3)), np.ones((1, 1, 2)))
+
+
+@IMPLS
+def test_nan_and_inf_propagate(L):
+    X = A.copy()
+    X[0, 2, 2, 0] = np.nan
+    X[1, 0, 0, 1] = np.inf
+    Z, _ = L.conv_forward(X, W, b, HP)
+    assert np.isnan(Z[0, 1:4, 1:4]).all() and not np.isnan(Z[0, 0, 0]).any()
+    assert np.isinf(Z[1, 0, 0]).any() or np.isnan(Z[1, 0, 0]).any()
+    P, _ = L.pool_forward(X, {"f": 2, "stride": 1}, mode="max")
+    assert np.isnan(P[0, 1:3, 1:3, 0]).all() and P[1, 0, 0, 1] == np.inf
