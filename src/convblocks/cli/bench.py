@@ -1,0 +1,239 @@
+"""``convblocks bench``: time the engine against PyTorch and check the project's targets.
+
+See docs/benchmarks.md for what each column means. The BLAS reads
+``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` when it loads, so when either is set the
+command re-executes itself once without them (``--no-reexec`` keeps them and says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import shlex
+import sys
+from typing import Any
+
+HELP = "time convolution and pooling (and optionally training) against PyTorch"
+
+_DEFAULT_REPEATS, _QUICK_REPEATS = 7, 3
+_DEFAULT_GEMM_REPEATS, _QUICK_GEMM_REPEATS = 5, 3
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0; got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cases", metavar="LIST",
+                        help="comma-separated case ids (a-e, b.max2, ...), groups (all, conv, "
+                             "pool, none) or patterns ('d*'); default all, or none with --train")
+    parser.add_argument("--repeats", type=_positive_int, metavar="N",
+                        help=f"timed samples per measurement (default {_DEFAULT_REPEATS}, "
+                             f"{_QUICK_REPEATS} with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats: a smoke run for CI, not for publishing")
+    parser.add_argument("--json", metavar="PATH",
+                        help="where to write the results (default bench-results/bench-<UTC time>.json)")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="time ours only (no ratios; targets show N/A)")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS "
+                             "thread count, i.e. the cores)")
+    parser.add_argument("--pause", type=_non_negative_float, default=0.15, metavar="S",
+                        help="seconds to sleep before each timed sample (default 0.15)")
+    parser.add_argument("--gemm-size", type=_positive_int, default=2048, metavar="N",
+                        help="matrix size of the float32 GEMM peak measurement (default 2048)")
+    parser.add_argument("--no-reexec", action="store_true",
+                        help="do not re-run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE when set")
+    train = parser.add_argument_group("training benchmark (convblocks.bench.train)")
+    train.add_argument("--train", action="store_true",
+                       help="also time one epoch of the CNN training, ours vs PyTorch "
+                            "(alone unless --cases is given)")
+    train.add_argument("--batches", type=_positive_int, default=50, metavar="N",
+                       help="mini-batches per timed epoch (default 50)")
+    train.add_argument("--batch-size", type=_positive_int, metavar="N",
+                       help="mini-batch size (default: the training module's)")
+
+
+def command_argv(args: argparse.Namespace) -> list[str]:
+    """The options of ``args`` as a command line (used for the re-exec and the report)."""
+    argv: list[str] = []
+    if args.cases is not None:
+        argv += ["--cases", args.cases]
+    if args.quick:
+        argv.append("--quick")
+    if args.repeats is not None:
+        argv += ["--repeats", str(args.repeats)]
+    if args.threads is not None:
+        argv += ["--threads", str(args.threads)]
+    if args.pause != 0.15:
+        argv += ["--pause", f"{args.pause:g}"]
+    if args.gemm_size != 2048:
+        argv += ["--gemm-size", str(args.gemm_size)]
+    if args.no_torch:
+        argv.append("--no-torch")
+    if args.no_reexec:
+        argv.append("--no-reexec")
+    if args.train:
+        argv += ["--train", "--batches", str(args.batches)]
+        if args.batch_size is not None:
+            argv += ["--batch-size", str(args.batch_size)]
+    if args.json is not None:
+        argv += ["--json", args.json]
+    return argv
+
+
+def _reexec_without_blas_overrides(args: argparse.Namespace) -> None:
+    """Replace this process by the same command without the BLAS variables (never returns)."""
+    from convblocks.bench.harness import blas_env_overrides, cleaned_environ
+
+    found = ", ".join(f"{k}={v}" for k, v in blas_env_overrides().items())
+    print(f"convblocks bench: {found} set; OpenBLAS reads them when it loads, so re-running "
+          "once without them (--no-reexec to keep them)", file=sys.stderr, flush=True)
+    argv = [sys.executable, "-m", "convblocks", "bench", *command_argv(args)]
+    os.execve(sys.executable, argv, cleaned_environ())
+
+
+def _import_torch(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """(torch or None, error message or None)."""
+    if args.no_torch:
+        return None, None
+    try:
+        import torch
+    except ImportError as exc:
+        return None, (f"convblocks bench: PyTorch is needed as the reference ({exc}). Install "
+                      "the pinned version with `pip install 'convblocks[bench]'` "
+                      "(torch==2.13.0), or pass --no-torch to time ours only.")
+    return torch, None
+
+
+def _default_threads() -> int:
+    from convblocks.bench.harness import blas_info
+
+    counts = [b["num_threads"] for b in blas_info() if b.get("num_threads")]
+    return int(counts[0]) if counts else (os.cpu_count() or 1)
+
+
+def _load_train(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """(the training benchmark module or None, error message or None)."""
+    if not args.train:
+        return None, None
+    try:
+        from convblocks.bench import train
+    except ModuleNotFoundError as exc:
+        if exc.name == "convblocks.bench.train":
+            return None, ("convblocks bench --train: the training benchmark "
+                          "(convblocks/bench/train.py, run_train_bench) is not available "
+                          "in this installation")
+        raise
+    return train, None
+
+
+def run(args: argparse.Namespace) -> int:
+    from convblocks.bench import harness, ops
+
+    if (not args.no_reexec and harness.blas_env_overrides()
+            and harness.REEXEC_MARKER not in os.environ):
+        _reexec_without_blas_overrides(args)
+
+    spec = args.cases if args.cases is not None else ("none" if args.train else None)
+    try:
+        cases = ops.select_cases(spec)
+    except ValueError as exc:
+        print(f"convblocks bench: {exc}", file=sys.stderr)
+        return 2
+    torch, error = _import_torch(args)
+    train, train_error = _load_train(args)
+    error = error or train_error
+    if error:
+        print(error, file=sys.stderr)
+        return 2
+
+    threads = args.threads or _default_threads()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
+        if args.threads is not None:
+            print("convblocks bench: --threads needs threadpoolctl to set NumPy's BLAS "
+                  "threads (pip install threadpoolctl)", file=sys.stderr)
+            return 2
+    limiter = threadpool_limits(limits=threads, user_api="blas") if threadpool_limits else None
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    try:
+        if torch is not None:
+            torch.set_num_threads(threads)
+        return _run(args, cases, torch, train, threads)
+    finally:                      # leave the process as it was (run() is called in tests)
+        if limiter is not None:
+            limiter.restore_original_limits()
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+
+
+def _run(args: argparse.Namespace, cases: list, torch: Any, train: Any, threads: int) -> int:
+    from convblocks.bench import harness
+
+    quick = args.quick
+    repeats = args.repeats or (_QUICK_REPEATS if quick else _DEFAULT_REPEATS)
+    settings = harness.Settings(repeats=repeats, pause=args.pause)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    env = harness.environment_info(torch)
+    prefix = ("" if harness.blas_env_overrides()
+              else "env " + " ".join(f"-u {v}" for v in harness.BLAS_ENV_VARS) + " ")
+    command = prefix + shlex.join(["convblocks", "bench", *command_argv(args)])
+    harness.echo(harness.format_environment(env, threads=threads))
+
+    gemm = None
+    if cases:
+        gemm = harness.measure_gemm_peak(
+            n=args.gemm_size, pause=args.pause,
+            repeats=_QUICK_GEMM_REPEATS if quick else _DEFAULT_GEMM_REPEATS)
+        harness.echo(f"GEMM peak: float32 np.matmul {gemm['n']}x{gemm['n']}, median "
+                     f"{gemm['gflops']:.1f} GFLOP/s")
+        harness.echo(f"Timing {len(cases)} cases, median of {repeats} interleaved samples, "
+                     f"{args.pause:g} s pause before each ...")
+    results = harness.run_suite(cases, settings=settings, torch=torch,
+                                peak_gflops=gemm["gflops"] if gemm else None,
+                                progress=harness.echo)
+
+    result: dict[str, Any] = {
+        "schema": harness.SCHEMA,
+        "created": started.isoformat(timespec="seconds"),
+        "command": command,
+        "environment": env,
+        "settings": {"repeats": repeats, "warmup": settings.warmup, "pause_s": settings.pause,
+                     "min_sample_s": settings.min_sample_s, "threads": threads, "quick": quick,
+                     "torch": torch is not None, "check_tolerance": settings.check_tolerance},
+        "gemm_peak": gemm,
+        "cases": results,
+        "summary": harness.summarize(results),
+    }
+    if train is not None:
+        harness.echo(f"Training benchmark: {args.batches} batches per epoch ...")
+        result["train"] = train.run_train_bench(batches=args.batches,
+                                                batch_size=args.batch_size, seed=0)
+        result["train_report"] = train.format_train_report(result["train"])
+
+    harness.echo("")
+    harness.echo(harness.format_report(result))
+    path = harness.write_json(args.json or harness.default_json_path(started), result)
+    harness.echo(f"\nJSON: {path}")
+    return 1 if result["summary"]["check_failures"] else 0
