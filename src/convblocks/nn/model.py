@@ -1,0 +1,435 @@
+"""``Sequential``: a stack of layers with a Keras-style compile/fit/evaluate/predict.
+
+Training is plain minibatch backpropagation: forward through every layer, the loss's
+gradient, backward through the layers in reverse (the first layer skips its input
+gradient), optional clipping by global norm, then one optimizer step with the
+schedule's learning rate. Determinism: ``fit(seed=s)`` draws epoch ``e``'s shuffle and
+dropout masks from ``SeedSequence([s, e])``, so a run resumed at epoch ``e`` from a
+checkpoint written at the end of epoch ``e - 1`` repeats the uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..functional.checks import as_float_array, as_int, shape_str
+from .base import Layer, layer_from_config
+from .losses import Loss, softmax
+from .optim import Optimizer, clip_grad_norm
+from .schedules import Schedule
+
+__all__ = ["Sequential"]
+
+_CALLBACK_METHODS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end",
+                     "on_train_end")
+
+
+def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None:
+            fn(*args)
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    input_shape : tuple of int, optional
+        Per-example input shape, e.g. ``(28, 28, 1)``; builds every layer at once
+        (otherwise the first ``forward``/``fit`` does).
+    seed : int, optional
+        Seeds the model's generator, which draws the initial weights (layers are built
+        in order from it) and the default ``fit`` seed. Same seed, same weights.
+    dtype : {'float32', 'float64'}
+        dtype of every parameter and activation; inputs are converted batch by batch.
+
+    Attributes
+    ----------
+    layers : list of Layer
+    stop_training : bool
+        A callback sets it to True to end ``fit`` after the current batch.
+    """
+
+    def __init__(self, layers: Iterable[Layer], *, input_shape: Sequence[int] | None = None,
+                 seed: int | None = None, dtype: Any = "float32") -> None:
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("layers must contain at least one layer; got an empty list")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a convblocks.nn layer; got "
+                                f"{type(layer).__name__}")
+            if any(layer is other for other in self.layers[:i]):
+                raise ValueError(f"layers[{i}] ({layer.describe()}) appears twice; use two "
+                                 f"instances")
+            if layer.name is None:
+                layer.name = f"{type(layer).__name__.lower()}_{i}"
+        self.seed = None if seed is None else as_int(seed, "seed", minimum=0)
+        self._rng = np.random.default_rng(self.seed)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64; got {self.dtype}")
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self.loss: Loss | None = None
+        self.optimizer: Optimizer | None = None
+        self.schedule: Schedule | None = None
+        self.clip_norm: float | None = None
+        self.stop_training = False
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # ------------------------------------------------------------------- building
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(self, input_shape: Sequence[int]) -> None:
+        """Build every layer in order for per-example ``input_shape``."""
+        if not isinstance(input_shape, (tuple, list)):
+            raise TypeError(f"input_shape must be a tuple of ints; got {input_shape!r}")
+        shape = tuple(as_int(s, "input_shape entry", minimum=1) for s in input_shape)
+        first = shape
+        for i, layer in enumerate(self.layers):
+            try:
+                if layer.built:
+                    if layer.input_shape != shape:
+                        raise ValueError(f"it was already built for input {layer.input_shape}, "
+                                         f"not {shape}")
+                    shape = layer.output_shape
+                else:
+                    shape = layer.build(shape, rng=self._rng, dtype=self.dtype)
+            except (ValueError, TypeError) as exc:
+                reason = str(exc).removeprefix(f"{layer.describe()}: ")
+                raise type(exc)(f"layer {i} ({layer.describe()}) cannot take input of shape "
+                                f"(N, {', '.join(map(str, shape))}): {reason}") from None
+        self.input_shape, self.output_shape = first, shape
+
+    def _check_input(self, x: Any, name: str = "x") -> np.ndarray:
+        """``x`` as an array (not converted: batches are cast one at a time), shape-checked.
+
+        The dtype check runs on one example, so a large uint8 data set is never turned
+        into float64 as a whole.
+        """
+        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        as_float_array(x[:1] if x.ndim else x, name)  # TypeError for unusable dtypes
+        if not self.built:
+            if x.ndim < 2:
+                raise ValueError(f"{name} must be a batch (N, ...); got shape {shape_str(x.shape)}")
+            self.build(x.shape[1:])
+        if x.shape[1:] != self.input_shape:
+            first = self.layers[0]
+            raise ValueError(f"layer 0 ({first.describe()}) expects {name} of shape "
+                             f"(N, {', '.join(map(str, self.input_shape))}); got "
+                             f"{shape_str(x.shape)}")
+        return x
+
+    # --------------------------------------------------------- forward / backward
+    def forward(self, x: Any, training: bool = False) -> np.ndarray:
+        """Raw network output (logits) for a batch ``x`` of shape ``(N, *input_shape)``."""
+        x = self._check_input(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dy: Any, *, input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate ``dy`` (d loss / d output) through every layer.
+
+        Parameter gradients land in each layer's ``grads``. Returns d loss / d input
+        when ``input_grad`` is True, else None (the first layer skips that work).
+        """
+        self.layers[0].needs_input_grad = bool(input_grad)
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Every trainable array as ``{"<layer index>.<name>": array}`` (live, not copies)."""
+        return {f"{i}.{k}": p for i, layer in enumerate(self.layers)
+                for k, p in layer.params.items()}
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """The last backward's gradients, keyed as :meth:`params`."""
+        return {f"{i}.{k}": layer.grads.get(k) for i, layer in enumerate(self.layers)
+                for k in layer.params}
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Saved untrained state (BatchNorm running statistics), keyed as :meth:`params`."""
+        return {f"{i}.{k}": b for i, layer in enumerate(self.layers)
+                for k, b in layer.buffers.items()}
+
+    @property
+    def num_params(self) -> int:
+        return sum(layer.num_params for layer in self.layers)
+
+    def _clear(self) -> None:
+        for layer in self.layers:
+            layer.clear()
+
+    # -------------------------------------------------------------------- compile
+    def compile(self, *, loss: Loss, optimizer: Optimizer, schedule: Schedule | None = None,
+                clip_norm: float | None = None) -> None:
+        """Choose the loss, the optimizer, an optional schedule and gradient clipping.
+
+        ``schedule(step)`` multiplies ``optimizer.lr``; ``clip_norm`` clips the global
+        gradient norm before each step.
+        """
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a convblocks.nn loss (e.g. SoftmaxCrossEntropy()); "
+                            f"got {type(loss).__name__}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a convblocks.nn optimizer (e.g. Adam()); got "
+                            f"{type(optimizer).__name__}")
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a convblocks.nn schedule or None; got "
+                            f"{type(schedule).__name__}")
+        if clip_norm is not None:
+            if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)):
+                raise TypeError(f"clip_norm must be a number or None; got {clip_norm!r}")
+            if not clip_norm > 0:
+                raise ValueError(f"clip_norm must be > 0; got {clip_norm}")
+            clip_norm = float(clip_norm)
+        self.loss, self.optimizer, self.schedule, self.clip_norm = (loss, optimizer, schedule,
+                                                                    clip_norm)
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise ValueError(f"{what} needs a compiled model: call model.compile(loss=..., "
+                             f"optimizer=...) first")
+
+    def _correct(self, outputs: np.ndarray, targets: np.ndarray) -> int:
+        """Number of rows whose argmax matches the label (or the one-hot's argmax)."""
+        labels = targets if targets.ndim == 1 else targets.argmax(axis=1)
+        return int(np.count_nonzero(outputs.argmax(axis=1) == labels))
+
+    def current_lr(self) -> float:
+        """The learning rate of the next optimizer step."""
+        self._require_compiled("current_lr")
+        factor = 1.0 if self.schedule is None else self.schedule(self.optimizer.iterations)
+        return self.optimizer.lr * factor
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """One optimizer step on a batch; returns (mean loss, number correct)."""
+        self._require_compiled("train_step")
+        out = self.forward(x, training=True)
+        loss = self.loss.forward(out, y)
+        correct = self._correct(out, y) if self.loss.classification else 0
+        self.backward(self.loss.backward())
+        grads = self.grads()
+        if self.clip_norm is not None:
+            clip_grad_norm(grads, self.clip_norm)
+        lr = self.current_lr()
+        self.optimizer.step(self.params(), grads, lr=lr)
+        return loss, correct
+
+    # ------------------------------------------------------------------------ fit
+    def _check_xy(self, x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        y = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"{name} x must be a non-empty batch (N, ...); got shape "
+                             f"{shape_str(x.shape)}")
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"{name} y must have one target per example ({x.shape[0]}); got "
+                             f"shape {shape_str(y.shape)}")
+        self._check_input(x[:1], f"{name} x")
+        return x, y
+
+    def fit(self, x: Any, y: Any, *, epochs: int = 1, batch_size: int = 32,
+            validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
+            seed: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = (),
+            steps_per_epoch: int | None = None) -> dict[str, list[float]]:
+        """Train for epochs ``initial_epoch, ..., epochs - 1``.
+
+        Parameters
+        ----------
+        x : array (N, *input_shape)
+            Inputs; converted to the model's dtype one batch at a time.
+        y : array (N,) of int labels, or (N, K)
+            Targets for the compiled loss.
+        validation_data : (x_val, y_val), optional
+            Evaluated after every epoch (``val_loss``, ``val_accuracy``; None without it).
+        shuffle : bool
+        seed : int, optional
+            Epoch ``e`` shuffles and draws dropout masks from ``SeedSequence([seed, e])``.
+            Default: drawn from the model's generator.
+        initial_epoch : int
+            First epoch to run (resume from a checkpoint of epoch ``initial_epoch - 1``).
+        callbacks : sequence
+            Objects with any of ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``,
+            ``on_batch_end(batch, logs)`` (logs: running ``loss``, ``accuracy`` of the
+            epoch so far and this ``batch_size``), ``on_epoch_end(epoch, logs)`` (logs:
+            ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``time``,
+            ``images_per_s``, ``lr``) and ``on_train_end(logs)``.
+        steps_per_epoch : int, optional
+            Run at most this many batches per epoch.
+
+        Returns
+        -------
+        dict of str -> list
+            One entry per epoch run for every key of the epoch-end logs.
+        """
+        self._require_compiled("fit")
+        x, y = self._check_xy(x, y, "training")
+        epochs = as_int(epochs, "epochs", minimum=0)
+        batch_size = as_int(batch_size, "batch_size", minimum=1)
+        initial_epoch = as_int(initial_epoch, "initial_epoch", minimum=0)
+        if steps_per_epoch is not None:
+            steps_per_epoch = as_int(steps_per_epoch, "steps_per_epoch", minimum=1)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val)")
+            xv, yv = self._check_xy(validation_data[0], validation_data[1], "validation")
+        seed = (int(self._rng.integers(2**63 - 1)) if seed is None
+                else as_int(seed, "seed", minimum=0))
+        callbacks = list(callbacks)
+        n = x.shape[0]
+        n_batches = math.ceil(n / batch_size)
+        if steps_per_epoch is not None:
+            n_batches = min(n_batches, steps_per_epoch)
+        history: dict[str, list[float]] = {}
+        stochastic = [layer for layer in self.layers if layer.stochastic]
+        saved_rngs = [layer.rng for layer in stochastic]
+        self.stop_training = False
+        logs: dict[str, Any] = {}
+        _call(callbacks, "on_train_begin", logs)
+        try:
+            for epoch in range(initial_epoch, epochs):
+                shuffle_seq, dropout_seq = np.random.SeedSequence([seed, epoch]).spawn(2)
+                order = (np.random.default_rng(shuffle_seq).permutation(n) if shuffle else None)
+                dropout_rng = np.random.default_rng(dropout_seq)
+                for layer in stochastic:
+                    layer.rng = dropout_rng
+                _call(callbacks, "on_epoch_begin", epoch, {})
+                start = time.perf_counter()
+                seen, loss_sum, correct_sum = 0, 0.0, 0
+                for b in range(n_batches):
+                    lo, hi = b * batch_size, min((b + 1) * batch_size, n)
+                    if order is None:
+                        xb, yb = x[lo:hi], y[lo:hi]
+                    else:
+                        idx = order[lo:hi]
+                        xb, yb = x[idx], y[idx]
+                    loss, correct = self.train_step(xb, yb)
+                    m = hi - lo
+                    seen += m
+                    loss_sum += loss * m
+                    correct_sum += correct
+                    _call(callbacks, "on_batch_end", b,
+                          {"loss": loss_sum / seen, "accuracy": self._acc(correct_sum, seen),
+                           "batch_size": m})
+                    if self.stop_training:
+                        break
+                elapsed = time.perf_counter() - start
+                logs = {"loss": loss_sum / max(seen, 1),
+                        "accuracy": self._acc(correct_sum, max(seen, 1))}
+                if validation_data is not None:
+                    val = self.evaluate(xv, yv)
+                    logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
+                else:
+                    logs["val_loss"] = logs["val_accuracy"] = None
+                logs.update(time=elapsed, images_per_s=seen / elapsed if elapsed > 0 else 0.0,
+                            lr=self.current_lr())
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(value)
+                _call(callbacks, "on_epoch_end", epoch, dict(logs))
+                if self.stop_training:
+                    break
+        finally:
+            for layer, rng in zip(stochastic, saved_rngs):
+                layer.rng = rng
+            self._clear()
+        _call(callbacks, "on_train_end", dict(logs))
+        return history
+
+    def _acc(self, correct: int, seen: int) -> float:
+        return correct / seen if self.loss.classification else float("nan")
+
+    # ---------------------------------------------------------- evaluate / predict
+    def evaluate(self, x: Any, y: Any, *, batch_size: int = 256) -> dict[str, float]:
+        """Mean loss and accuracy (inference mode) over ``(x, y)``, batch by batch."""
+        if self.loss is None:
+            raise ValueError("evaluate needs a loss: call model.compile(loss=..., optimizer=...) "
+                             "first")
+        x, y = self._check_xy(x, y, "evaluation")
+        batch_size = as_int(batch_size, "batch_size", minimum=1)
+        n = x.shape[0]
+        loss_sum, correct = 0.0, 0
+        try:
+            for lo in range(0, n, batch_size):
+                xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
+                out = self.forward(xb, training=False)
+                loss_sum += self.loss.forward(out, yb) * xb.shape[0]
+                if self.loss.classification:
+                    correct += self._correct(out, yb)
+        finally:
+            self._clear()
+        return {"loss": loss_sum / n, "accuracy": self._acc(correct, n)}
+
+    def predict(self, x: Any, *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(N, classes)``: the softmax of the logits.
+
+        With a non-classification loss (MSE) the raw outputs are returned instead.
+        """
+        x = self._check_input(x)
+        batch_size = as_int(batch_size, "batch_size", minimum=1)
+        transform = softmax if self.loss is None else self.loss.output_transform
+        try:
+            outs = [transform(self.forward(x[lo:lo + batch_size], training=False))
+                    for lo in range(0, x.shape[0], batch_size)]
+        finally:
+            self._clear()
+        if not outs:
+            return np.zeros((0, *self.output_shape), dtype=self.dtype)
+        return np.concatenate(outs, axis=0)
+
+    # ------------------------------------------------------------ description / io
+    def summary(self) -> str:
+        """A table of layers, output shapes and parameter counts, with the total."""
+        if not self.built:
+            raise ValueError("summary needs a built model: pass input_shape= or run it once")
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for layer in self.layers:
+            rows.append((f"{layer.name} ({type(layer).__name__})",
+                         "(None, " + ", ".join(map(str, layer.output_shape)) + ")",
+                         f"{layer.num_params:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        line = "-" * (sum(widths) + 4)
+        fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"  # noqa: E731
+        out = [fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line,
+               f"Input shape: (None, {', '.join(map(str, self.input_shape))})",
+               f"Total params: {self.num_params:,}",
+               f"Non-trainable buffers: {sum(b.size for b in self.buffers().values()):,} "
+               f"(BatchNorm running statistics)"]
+        return "\n".join(out)
+
+    def get_config(self) -> dict[str, Any]:
+        """The architecture as JSON-able data (no weights)."""
+        return {"layers": [layer.get_config() for layer in self.layers],
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
+                "seed": self.seed, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        """A freshly initialized model with the architecture of ``get_config()``."""
+        layers = [layer_from_config(c) for c in config["layers"]]
+        return cls(layers, input_shape=config.get("input_shape"), seed=config.get("seed"),
+                   dtype=config.get("dtype", "float32"))
+
+    def save(self, path: Any, *, include_optimizer: bool = True,
+             extra: dict[str, Any] | None = None) -> None:
+        """Write the model to one ``.npz`` file atomically (see :mod:`.serialization`)."""
+        from .serialization import save_model
+        save_model(self, path, include_optimizer=include_optimizer, extra=extra)
+
+    def __repr__(self) -> str:
+        return f"Sequential([{', '.join(map(repr, self.layers))}])"

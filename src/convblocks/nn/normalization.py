@@ -1,0 +1,138 @@
+"""Batch normalization over the channels of image batches.
+
+Momentum follows PyTorch: ``running = (1 - momentum) * running + momentum * batch``
+with ``momentum=0.1`` by default, and the running variance uses the unbiased batch
+variance (``* M / (M - 1)``, ``M = N*H*W``) while the batch itself is normalized with the
+biased one. Keras' ``momentum=m`` is PyTorch's ``momentum=1 - m`` (Keras' 0.99 is 0.01
+here); Keras also keeps the biased variance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..functional.checks import check_data_format
+from .base import Layer, image_channels
+
+__all__ = ["BatchNorm2D"]
+
+
+class BatchNorm2D(Layer):
+    """Per-channel batch normalization ``y = gamma * (x - mean) / sqrt(var + eps) + beta``.
+
+    In training the mean and (biased) variance are the batch's over ``(N, H, W)`` and
+    the running statistics are updated; in inference the running ones are used.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1]
+        PyTorch's convention (see the module docstring).
+    eps : float > 0
+    data_format : {'NHWC', 'NCHW'}
+
+    Shapes: input/output ``(N, H, W, C)`` (NHWC) or ``(N, C, H, W)`` (NCHW); params
+    ``gamma``, ``beta`` and buffers ``running_mean``, ``running_var`` are ``(C,)``.
+    """
+
+    def __init__(self, *, momentum: float = 0.1, eps: float = 1e-5, data_format: str = "NHWC",
+                 name: str | None = None) -> None:
+        super().__init__(name=name)
+        for arg, v in (("momentum", momentum), ("eps", eps)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+                raise TypeError(f"{arg} must be a number; got {v!r}")
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
+        if not float(eps) > 0.0:
+            raise ValueError(f"eps must be > 0; got {eps}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.data_format = check_data_format(data_format)
+        self._xc: np.ndarray | None = None
+        self._inv_std: np.ndarray | None = None
+        self._scale: np.ndarray | None = None
+        self._training_stats = False
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "eps": self.eps,
+                "data_format": self.data_format}
+
+    def _build(self, input_shape: tuple[int, ...], rng: np.random.Generator,
+               dtype: np.dtype) -> None:
+        c = image_channels(input_shape, self.data_format, self)
+        self.params["gamma"] = np.ones(c, dtype=dtype)
+        self.params["beta"] = np.zeros(c, dtype=dtype)
+        self.buffers["running_mean"] = np.zeros(c, dtype=dtype)
+        self.buffers["running_var"] = np.ones(c, dtype=dtype)
+
+    def _clear_cache(self) -> None:
+        self._xc = self._inv_std = self._scale = None
+
+    # Channel-wise reductions on a 2-D/3-D view: NHWC as (M, C) with M = N*H*W, NCHW
+    # as (N, C, H*W). A sum over M is a BLAS matrix-vector product (ones @ a), several
+    # times faster than numpy's axis-0 reduction; NCHW sums use einsum.
+    def _view(self, a: np.ndarray) -> np.ndarray:
+        if self.data_format == "NHWC":
+            return a.reshape(-1, a.shape[3])  # (M, C)
+        return a.reshape(a.shape[0], a.shape[1], -1)  # (N, C, H*W)
+
+    def _vec(self, v: np.ndarray) -> np.ndarray:
+        """A (C,) vector shaped to broadcast against ``_view``."""
+        return v if self.data_format == "NHWC" else v[:, None]
+
+    def _channel_sum(self, a: np.ndarray) -> np.ndarray:
+        if self.data_format == "NHWC":
+            return np.ones(a.shape[0], dtype=a.dtype) @ a  # (M,) @ (M, C) -> (C,)
+        return np.einsum("ncs->c", a)
+
+    def _channel_dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``sum over (N, H, W) of a * b`` per channel, (C,)."""
+        return np.einsum("mc,mc->c" if self.data_format == "NHWC" else "ncs,ncs->c", a, b)
+
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+        x2 = self._view(x)
+        m = x.size // gamma.size  # N*H*W values per channel
+        if training:
+            mean = self._channel_sum(x2) / m  # (C,)
+            xc = x2 - self._vec(mean)  # centred input, kept for backward
+            var = self._channel_dot(xc, xc) / m  # biased batch variance, (C,)
+            mom = self.momentum
+            rm *= 1.0 - mom
+            rm += mom * mean
+            rv *= 1.0 - mom
+            rv += (mom * m / max(m - 1, 1)) * var  # unbiased variance, as PyTorch
+        else:
+            xc = x2 - self._vec(rm)
+            var = rv
+        inv_std = 1.0 / np.sqrt(var + self.eps)  # (C,)
+        scale = gamma * inv_std  # y = xc * scale + beta: two passes over the data
+        y = xc * self._vec(scale)
+        y += self._vec(beta)
+        self._xc, self._inv_std, self._scale = xc, inv_std, scale
+        self._training_stats = training
+        return y.reshape(x.shape)
+
+    def _backward(self, dy: np.ndarray) -> np.ndarray:
+        dy2 = self._view(dy)
+        xc, inv_std, scale = self._xc, self._inv_std, self._scale
+        m = dy.size // scale.size
+        dbeta = self._channel_sum(dy2)  # (C,)
+        dgamma = self._channel_dot(dy2, xc) * inv_std  # sum(dy * xhat), (C,)
+        self.grads["gamma"] = dgamma
+        self.grads["beta"] = dbeta
+        if not self._training_stats:
+            return (dy2 * self._vec(scale)).reshape(dy.shape)  # a fixed affine map
+        # Training: mean and variance depend on x too, which removes from dy its
+        # per-channel mean and its projection on xhat = xc * inv_std:
+        # dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat))
+        #    = dy * scale - (xc * k1 + k0), with per-channel k1, k0.
+        k1 = scale * inv_std * dgamma / m
+        k0 = scale * dbeta / m
+        t = xc * self._vec(k1)
+        t += self._vec(k0)
+        dx = dy2 * self._vec(scale)
+        dx -= t
+        return dx.reshape(dy.shape)

@@ -1,0 +1,224 @@
+"""Optimizers (SGD with momentum/Nesterov, Adam, AdamW) and gradient clipping.
+
+An optimizer is not bound to parameters: ``step(params, grads, lr=...)`` takes two
+dicts with the same keys (``Sequential`` uses ``"<layer index>.<param name>"``) and
+updates ``params`` in place, keeping per-parameter state (momentum buffers, moments)
+under the same keys. Every formula is PyTorch's (``torch.optim``), step for step.
+Updates run in the parameters' dtype: float32 parameters get float32 arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..functional.checks import shape_str
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "OPTIMIZERS",
+           "optimizer_from_config"]
+
+
+def _number(value: Any, name: str, *, minimum: float = 0.0, below: float | None = None) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < minimum or (below is not None and value >= below):
+        bound = f"[{minimum}, {below})" if below is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be finite and {bound}; got {value}")
+    return value
+
+
+def clip_grad_norm(grads: Mapping[str, np.ndarray] | Iterable[np.ndarray],
+                   max_norm: float) -> float:
+    """Scale all gradients in place so that their global L2 norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: the norm is taken over every gradient at
+    once, and when it exceeds ``max_norm`` each gradient is multiplied by
+    ``max_norm / (norm + 1e-6)``. Returns the norm before clipping.
+    """
+    max_norm = _number(max_norm, "max_norm")
+    arrays = list(grads.values()) if isinstance(grads, Mapping) else list(grads)
+    total = math.sqrt(sum(float(np.vdot(g, g)) for g in arrays))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in arrays:
+            g *= coef
+    return total
+
+
+class Optimizer:
+    """Base class: the learning rate, the step counter and per-parameter state."""
+
+    def __init__(self, lr: float, weight_decay: float) -> None:
+        self.lr = _number(lr, "lr")
+        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.iterations = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"class": type(self).__name__, "lr": self.lr, "weight_decay": self.weight_decay}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
+        return f"{type(self).__name__}({opts})"
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], *,
+             lr: float | None = None) -> None:
+        """Update every array of ``params`` in place from ``grads`` (same keys, shapes).
+
+        ``lr`` overrides the base learning rate for this step (a schedule's value).
+        """
+        lr = self.lr if lr is None else _number(lr, "lr")
+        for key, p in params.items():
+            if key not in grads or grads[key] is None:
+                raise ValueError(f"no gradient for parameter {key!r}")
+            if grads[key].shape != p.shape:
+                raise ValueError(f"gradient for {key!r} has shape {shape_str(grads[key].shape)}; "
+                                 f"parameter has {shape_str(p.shape)}")
+        self.iterations += 1
+        for key, p in params.items():
+            g = grads[key]
+            if g.dtype != p.dtype:
+                g = g.astype(p.dtype)
+            self._update(key, p, g, lr)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def _slot(self, key: str, slot: str, like: np.ndarray) -> np.ndarray:
+        slots = self.state.setdefault(key, {})
+        if slot not in slots:
+            slots[slot] = np.zeros_like(like)
+        return slots[slot]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat ``{"iterations": ..., "<slot>/<param key>": array}`` (npz-ready)."""
+        out = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        for key, slots in self.state.items():
+            for slot, arr in slots.items():
+                out[f"{slot}/{key}"] = arr
+        return out
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore what ``state_dict`` returned (arrays are copied)."""
+        if "iterations" not in state:
+            raise ValueError("optimizer state lacks 'iterations'")
+        self.iterations = int(state["iterations"])
+        self.state = {}
+        for name, arr in state.items():
+            if name == "iterations":
+                continue
+            slot, sep, key = name.partition("/")
+            if not sep:
+                raise ValueError(f"optimizer state entry {name!r} is not '<slot>/<param>'")
+            self.state.setdefault(key, {})[slot] = np.array(arr, copy=True)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov and weight decay.
+
+    ``g = grad + weight_decay * p``; with momentum ``buf = momentum * buf + g`` (``buf = g``
+    on the first step) and ``g = buf`` (or ``g + momentum * buf`` with Nesterov);
+    ``p -= lr * g``. Exactly ``torch.optim.SGD`` with ``dampening=0``.
+    """
+
+    def __init__(self, lr: float = 0.01, *, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.momentum = _number(momentum, "momentum")
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False; got {nesterov!r}")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            slots = self.state.setdefault(key, {})
+            if "momentum" not in slots:
+                slots["momentum"] = np.array(g, copy=True)
+                buf = slots["momentum"]
+            else:
+                buf = slots["momentum"]
+                buf *= self.momentum
+                buf += g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction, as ``torch.optim.Adam``.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``,
+    ``p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)``. ``weight_decay``
+    adds ``weight_decay * p`` to the gradient (L2, coupled); see :class:`AdamW`.
+    """
+
+    decoupled = False
+
+    def __init__(self, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2); got {betas!r}")
+        self.betas = (_number(betas[0], "betas[0]", below=1.0),
+                      _number(betas[1], "betas[1]", below=1.0))
+        self.eps = _number(eps, "eps")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        b1, b2 = self.betas
+        t = self.iterations
+        if self.weight_decay:
+            if self.decoupled:
+                p *= 1.0 - lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p
+        m = self._slot(key, "exp_avg", p)
+        v = self._slot(key, "exp_avg_sq", p)
+        # One temporary, reused for every elementwise step (in the parameters' dtype).
+        tmp = np.subtract(g, m)
+        tmp *= 1.0 - b1
+        m += tmp  # m = b1 m + (1 - b1) g (torch's lerp)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v *= b2
+        v += tmp  # v = b2 v + (1 - b2) g^2
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1.0 - b2 ** t)
+        tmp += self.eps  # sqrt(v_hat) + eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / (1.0 - b1 ** t)  # times lr / bias correction of m
+        p -= tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
+    ``p *= 1 - lr * weight_decay`` before the Adam step. Default ``weight_decay=0.01``."""
+
+    decoupled = True
+
+    def __init__(self, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
+
+
+def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
+    """Rebuild an optimizer (without state) from ``get_config()``'s output."""
+    if not isinstance(config, dict) or config.get("class") not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer config {config!r}; known: {', '.join(OPTIMIZERS)}")
+    options = {k: (tuple(v) if isinstance(v, list) else v)
+               for k, v in config.items() if k != "class"}
+    return OPTIMIZERS[config["class"]](options.pop("lr"), **options)

@@ -1,0 +1,218 @@
+"""Save and load whole models: one ``.npz`` file, written atomically.
+
+The file holds NumPy arrays only (loaded with ``allow_pickle=False``):
+
+=============================  ====================================================
+``convblocks_format``          the string ``"convblocks.nn.Sequential"`` (marks our files)
+``format_version``             int; files newer than ``FORMAT_VERSION`` are refused
+``architecture``               JSON: ``Sequential.get_config()``
+``training``                   JSON: loss, optimizer, schedule configs and ``clip_norm``
+                               (``null`` entries when not compiled / not included)
+``extra``                      JSON: the caller's ``extra`` dict (epoch, history, ...)
+``param/<i>.<name>``           every trainable array
+``buffer/<i>.<name>``          every buffer (BatchNorm running statistics)
+``optim/<key>``                optimizer state (``iterations``, ``exp_avg/<i>.<name>``, ...)
+=============================  ====================================================
+
+Atomic: the archive goes to a temporary file in the destination's directory, is
+flushed and fsynced, then ``os.replace``-d over the destination; on any failure the
+temporary file is removed and a previous file at ``path`` is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from .losses import loss_from_config
+from .model import Sequential
+from .optim import optimizer_from_config
+from .schedules import schedule_from_config
+
+__all__ = ["FORMAT_VERSION", "save_model", "load_model"]
+
+FORMAT_VERSION = 1
+_MAGIC = "convblocks.nn.Sequential"
+
+
+def _json_array(value: Any, what: str) -> np.ndarray:
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
+    return np.array(text)
+
+
+def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
+               extra: dict[str, Any] | None = None) -> None:
+    """Write ``model`` (architecture, weights, optionally optimizer state and ``extra``).
+
+    Parameters
+    ----------
+    model : Sequential
+        A built model.
+    path : str or os.PathLike
+        Destination file, written as given (no suffix is added).
+    include_optimizer : bool
+        Also store the loss, optimizer (with its state), schedule and ``clip_norm`` so
+        that ``load_model`` returns a compiled model that resumes training exactly.
+    extra : dict, optional
+        JSON-able data kept with the model (``load_model(...).extra``).
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a Sequential; got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("cannot save an unbuilt model: pass input_shape= or run it once")
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"extra must be a dict or None; got {type(extra).__name__}")
+    path = os.fspath(path)
+    arrays: dict[str, np.ndarray] = {
+        "convblocks_format": np.array(_MAGIC),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "architecture": _json_array(model.get_config(), "architecture"),
+        "extra": _json_array(extra, "extra"),
+    }
+    training: dict[str, Any] = {"loss": None, "optimizer": None, "schedule": None,
+                                "clip_norm": None}
+    if include_optimizer and model.optimizer is not None:
+        training = {"loss": model.loss.get_config(), "optimizer": model.optimizer.get_config(),
+                    "schedule": None if model.schedule is None else model.schedule.get_config(),
+                    "clip_norm": model.clip_norm}
+        for key, value in model.optimizer.state_dict().items():
+            arrays[f"optim/{key}"] = value
+    arrays["training"] = _json_array(training, "training")
+    for key, value in model.params().items():
+        arrays[f"param/{key}"] = value
+    for key, value in model.buffers().items():
+        arrays[f"buffer/{key}"] = value
+
+    _atomic_write(path, arrays)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write the archive to a temporary sibling, fsync it, then rename it over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable (POSIX; harmless to skip elsewhere)
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _read(path: str) -> dict[str, np.ndarray]:
+    """Every array of the archive, or a ValueError that says what is wrong."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":
+        raise ValueError(f"{path!r} is not a convblocks model file (not an .npz archive; "
+                         f"it starts with {head!r})")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as exc:  # e.g. a member that would need pickle
+        raise ValueError(f"{path!r} is not a convblocks model file or is corrupted "
+                         f"({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+        raise ValueError(f"{path!r} is truncated or corrupted ({type(exc).__name__}: "
+                         f"{exc})") from None
+
+
+def _json(data: dict[str, np.ndarray], key: str, path: str) -> Any:
+    try:
+        return json.loads(str(data[key][()]))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path!r} is corrupted: entry {key!r} is not valid JSON ({exc})") from None
+
+
+def load_model(path: Any) -> Sequential:
+    """Read a model written by :func:`save_model` / ``Sequential.save``.
+
+    Returns a built ``Sequential`` with the saved weights and buffers; compiled again
+    (with the optimizer's state) when the optimizer was saved. ``model.extra`` holds the
+    saved ``extra`` (or None).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is truncated or corrupted, is not a convblocks model file, lacks
+        entries, or was written by a newer format version.
+    """
+    path = os.fspath(path)
+    data = _read(path)
+    if "convblocks_format" not in data or str(data["convblocks_format"][()]) != _MAGIC:
+        raise ValueError(f"{path!r} is not a convblocks model file (no "
+                         f"'convblocks_format' marker; it holds {sorted(data)[:5]})")
+    missing = [k for k in ("format_version", "architecture", "training", "extra") if k not in data]
+    if missing:
+        raise ValueError(f"{path!r} is a damaged convblocks model file: missing {missing}")
+    version = int(data["format_version"])
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path!r} has format version {version}, newer than this convblocks "
+                         f"reads ({FORMAT_VERSION}); upgrade convblocks")
+    if version < 1:
+        raise ValueError(f"{path!r} has an invalid format version {version}")
+    arch = _json(data, "architecture", path)
+    training = _json(data, "training", path)
+    extra = _json(data, "extra", path)
+    try:
+        model = Sequential.from_config(arch)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} holds an invalid architecture: {exc}") from None
+    if not model.built:
+        raise ValueError(f"{path!r} holds an unbuilt model (no input_shape)")
+    for prefix, targets in (("param", model.params()), ("buffer", model.buffers())):
+        for key, target in targets.items():
+            name = f"{prefix}/{key}"
+            if name not in data:
+                raise ValueError(f"{path!r} is a damaged convblocks model file: missing {name!r}")
+            if data[name].shape != target.shape or data[name].dtype != target.dtype:
+                raise ValueError(f"{path!r}: {name!r} has shape {data[name].shape} "
+                                 f"{data[name].dtype}; the architecture needs "
+                                 f"{target.shape} {target.dtype}")
+            target[...] = data[name]
+    if training.get("optimizer") is not None:
+        try:
+            optimizer = optimizer_from_config(training["optimizer"])
+            optimizer.load_state_dict({k[len("optim/"):]: v for k, v in data.items()
+                                       if k.startswith("optim/")})
+            model.compile(loss=loss_from_config(training["loss"]), optimizer=optimizer,
+                          schedule=(None if training.get("schedule") is None
+                                    else schedule_from_config(training["schedule"])),
+                          clip_norm=training.get("clip_norm"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r} holds an invalid optimizer/loss entry: {exc}") from None
+    model.extra = extra
+    return model

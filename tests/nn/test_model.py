@@ -1,0 +1,222 @@
+"""Sequential: building, training (overfit, determinism, resume), callbacks, errors,
+and a whole network's training step against the same network in PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convblocks import load_model, nn
+
+from ._helpers import assert_close, hwio_to_oihw, t, torch
+
+
+def small_cnn(seed=0, dropout=0.0, data_format="NHWC", input_shape=(8, 8, 1), dtype="float32"):
+    return nn.Sequential([
+        nn.Conv2D(8, 3, padding="same", data_format=data_format),
+        nn.BatchNorm2D(data_format=data_format), nn.ReLU(),
+        nn.MaxPool2D(2, data_format=data_format), nn.Flatten(), nn.Dropout(dropout),
+        nn.Dense(16), nn.ReLU(), nn.Dense(4)], input_shape=input_shape, seed=seed, dtype=dtype)
+
+
+def data(n=64, seed=0, shape=(8, 8, 1)):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, *shape)).astype(np.float32), rng.integers(0, 4, n)
+
+
+def test_tiny_model_overfits_64_examples():
+    x, y = data()
+    model = small_cnn()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam(lr=3e-3))
+    history = model.fit(x, y, epochs=60, batch_size=16, seed=0)
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["accuracy"][-1] == 1.0
+    assert model.evaluate(x, y)["accuracy"] == 1.0
+    # float32 throughout: no Python-float or float64 constant upcast anything.
+    assert all(p.dtype == np.float32 for p in model.params().values())
+    assert all(g.dtype == np.float32 for g in model.grads().values())
+    assert all(b.dtype == np.float32 for b in model.buffers().values())
+    assert all(s.dtype == np.float32 for k, s in model.optimizer.state_dict().items()
+               if k != "iterations")
+    assert model.forward(x[:2]).dtype == np.float32
+
+
+def test_same_seed_same_weights_and_losses():
+    x, y = data()
+    runs = []
+    for _ in range(2):
+        model = small_cnn(seed=3, dropout=0.3)
+        model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(0.05, momentum=0.9))
+        runs.append((model.fit(x, y, epochs=2, batch_size=16, seed=11)["loss"], model))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1].params().values(), runs[1][1].params().values()):
+        np.testing.assert_array_equal(a, b)
+    other = small_cnn(seed=4)
+    assert not np.array_equal(other.params()["0.kernel"], runs[0][1].params()["0.kernel"])
+
+
+def test_resume_from_checkpoint_is_bit_identical(tmp_path):
+    x, y = data(48)
+    xv, yv = data(16, seed=1)
+
+    def compiled(model):
+        model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.AdamW(3e-3),
+                      schedule=nn.CosineSchedule(total_steps=9), clip_norm=5.0)
+        return model
+
+    class Checkpoint:
+        def __init__(self, model):
+            self.model = model
+
+        def on_epoch_end(self, epoch, logs):
+            self.model.save(tmp_path / f"ep{epoch}.npz", extra={"epoch": epoch})
+
+    full = compiled(small_cnn(seed=1, dropout=0.25))
+    h_full = full.fit(x, y, epochs=3, batch_size=16, seed=5, validation_data=(xv, yv),
+                      callbacks=[Checkpoint(full)])
+    resumed = load_model(tmp_path / "ep0.npz")
+    assert resumed.extra == {"epoch": 0} and resumed.optimizer.iterations == 3
+    h_res = resumed.fit(x, y, epochs=3, batch_size=16, seed=5, validation_data=(xv, yv),
+                        initial_epoch=1)
+    assert h_res["loss"] == h_full["loss"][1:]
+    assert h_res["val_loss"] == h_full["val_loss"][1:]
+    for key, p in full.params().items():
+        np.testing.assert_array_equal(p, resumed.params()[key], err_msg=key)
+    for key, b in full.buffers().items():
+        np.testing.assert_array_equal(b, resumed.buffers()[key], err_msg=key)
+
+
+def test_callbacks_logs_and_stop_training():
+    x, y = data(40)
+    model = small_cnn()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam())
+    events = []
+
+    class Recorder:
+        def on_train_begin(self, logs):
+            events.append(("train_begin",))
+
+        def on_epoch_begin(self, epoch, logs):
+            events.append(("epoch_begin", epoch))
+
+        def on_batch_end(self, batch, logs):
+            events.append(("batch", batch, logs["batch_size"]))
+            assert set(logs) == {"loss", "accuracy", "batch_size"}
+
+        def on_epoch_end(self, epoch, logs):
+            events.append(("epoch_end", epoch))
+            assert {"loss", "accuracy", "val_loss", "val_accuracy", "time",
+                    "images_per_s"} <= set(logs)
+            if epoch == 1:
+                model.stop_training = True
+
+        def on_train_end(self, logs):
+            events.append(("train_end",))
+
+    history = model.fit(x, y, epochs=5, batch_size=16, validation_data=(x, y),
+                        callbacks=[Recorder()])
+    assert events[:5] == [("train_begin",), ("epoch_begin", 0), ("batch", 0, 16),
+                          ("batch", 1, 16), ("batch", 2, 8)]
+    assert events[-2:] == [("epoch_end", 1), ("train_end",)]
+    assert len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
+    h = model.fit(x, y, epochs=1, batch_size=8, steps_per_epoch=2)
+    assert h["images_per_s"][0] > 0 and model.optimizer.iterations == 3 * 2 + 2
+
+
+def test_predict_evaluate_and_uint8_input():
+    x, y = data(20)
+    model = small_cnn()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam())
+    p = model.predict(x, batch_size=7)
+    assert p.shape == (20, 4) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    ev = model.evaluate(x, y, batch_size=6)
+    assert ev["accuracy"] == np.mean(p.argmax(1) == y)
+    xi = (np.abs(x) * 50).astype(np.uint8)
+    assert model.predict(xi).dtype == np.float32
+    model.fit(xi, y, epochs=1, batch_size=10)
+    assert model.params()["0.kernel"].dtype == np.float32
+
+
+def test_summary_counts_parameters():
+    model = small_cnn()
+    text = model.summary()
+    expected = (3 * 3 * 8 + 8) + 16 + (128 * 16 + 16) + (16 * 4 + 4)
+    assert model.num_params == expected
+    assert f"Total params: {expected:,}" in text
+    assert "(None, 4, 4, 8)" in text and "conv2d_0 (Conv2D)" in text
+
+
+def test_lazy_build_and_shape_errors():
+    model = nn.Sequential([nn.Conv2D(2, 3), nn.Flatten(), nn.Dense(3)], seed=0)
+    assert not model.built
+    model.forward(np.zeros((1, 5, 5, 1)))
+    assert model.input_shape == (5, 5, 1) and model.output_shape == (3,)
+    with pytest.raises(ValueError, match=r"layer 0 \(Conv2D 'conv2d_0'\) expects x of shape "
+                                         r"\(N, 5, 5, 1\); got \(2, 5, 5, 3\)"):
+        model.forward(np.zeros((2, 5, 5, 3)))
+    with pytest.raises(ValueError, match=r"layer 1 \(Dense 'dense_1'\) cannot take input of shape \(N, 3, 3, 2\)"):
+        nn.Sequential([nn.Conv2D(2, 3), nn.Dense(3)], input_shape=(5, 5, 1))
+    with pytest.raises(ValueError, match="compile"):
+        model.fit(np.zeros((2, 5, 5, 1)), np.zeros(2, dtype=int))
+    with pytest.raises(TypeError, match="optimizer"):
+        model.compile(loss=nn.MSE(), optimizer="adam")
+    with pytest.raises(ValueError, match="one target per example"):
+        model.compile(loss=nn.MSE(), optimizer=nn.SGD())
+        model.fit(np.zeros((2, 5, 5, 1)), np.zeros(3))
+
+
+@pytest.mark.torch
+def test_nchw_network_training_step_matches_torch():
+    """Conv-BN-ReLU-MaxPool-Flatten-Dense in NCHW float64: one SGD step == torch's."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 2, 6, 6)), rng.integers(0, 3, 6)
+    model = nn.Sequential([nn.Conv2D(4, 3, padding=1, data_format="NCHW"),
+                           nn.BatchNorm2D(data_format="NCHW"), nn.ReLU(),
+                           nn.MaxPool2D(2, data_format="NCHW"), nn.Flatten(), nn.Dense(3)],
+                          input_shape=(2, 6, 6), seed=0, dtype="float64")
+    ref = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
+                              torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                              torch.nn.Linear(36, 3)).double()
+    with torch.no_grad():
+        ref[0].weight[...] = t(model.layers[0].params["kernel"])
+        ref[0].bias[...] = t(model.layers[0].params["bias"])
+        ref[5].weight[...] = t(model.layers[5].params["kernel"].T)
+        ref[5].bias[...] = t(model.layers[5].params["bias"])
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(0.1, momentum=0.9))
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        loss, _ = model.train_step(x, y)
+        opt.zero_grad()
+        ref_loss = torch.nn.functional.cross_entropy(ref(t(x)), torch.tensor(y))
+        ref_loss.backward()
+        opt.step()
+        assert abs(loss - ref_loss.item()) < 1e-10
+    assert_close(model.layers[0].params["kernel"], ref[0].weight.detach().numpy())
+    assert_close(model.layers[5].params["kernel"], ref[5].weight.detach().numpy().T)
+    assert_close(model.layers[1].buffers["running_var"], ref[1].running_var.numpy())
+    ref.eval()
+    assert_close(model.forward(x), ref(t(x)).detach().numpy())
+
+
+def test_nhwc_kernel_layout_is_hwio():
+    model = small_cnn()
+    assert model.layers[0].params["kernel"].shape == (3, 3, 1, 8)
+    assert hwio_to_oihw(model.layers[0].params["kernel"]).shape == (8, 1, 3, 3)
+
+
+def test_whole_model_input_gradient_by_central_differences():
+    """model.backward(dy, input_grad=True) through Conv-BN-ReLU-Pool-Dense (float64)."""
+    from convblocks import gradcheck
+
+    model = nn.Sequential([nn.Conv2D(3, 3, padding=1), nn.BatchNorm2D(), nn.LeakyReLU(0.1),
+                           nn.AvgPool2D(2), nn.ConvTranspose2D(2, 2, stride=2),
+                           nn.GlobalMaxPool2D(), nn.Dense(3)],
+                          input_shape=(4, 4, 2), seed=0, dtype="float64")
+    x = np.random.default_rng(1).standard_normal((3, 4, 4, 2))
+    res = gradcheck(lambda x_: model.forward(x_, training=True), (x,),
+                    lambda dy: (model.backward(dy, input_grad=True),))
+    assert res.max_rel_error < 1e-6, res
+    assert model.layers[0].needs_input_grad
+    model.backward(np.ones((3, 3)))
+    assert not model.layers[0].needs_input_grad
