@@ -1,0 +1,449 @@
+"""Name the bug: plain-language hints from which cases fail and how.
+
+A hint is earned by behaviour, never by reading source text: either a pattern over the
+suite (every stride-1 case passes and a stride-2 case fails -> "stride ignored"; only
+pad 0 fails -> "pad-0 un-padding"; only overlapping windows fail -> "overwrite instead
+of accumulate"), or an exact model of the bug built from the reference (the output
+equals the reference run at stride 1 and cropped -> the stride is ignored; ``dW`` equals
+``W * sum(dZ)`` -> the slice and ``W`` are swapped), or an extra call (the same input
+twice gives two answers -> an uninitialised buffer; NCHW input passes -> wrong layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .cases import Case, out_size
+from .compare import ATOL, RTOL, CaseResult
+from .conventions import KEY_SYNONYMS, Conventions
+from .truth import reference as ref
+
+__all__ = ["Evidence", "find_hints"]
+
+_SIGNATURES = {
+    "zero_pad": "zero_pad(X, pad)", "conv_single_step": "conv_single_step(a_slice_prev, W, b)",
+    "create_mask_from_window": "create_mask_from_window(x)",
+    "distribute_value": "distribute_value(dz, shape)",
+    "conv_forward": "conv_forward(A_prev, W, b, hparameters)",
+    "pool_forward": "pool_forward(A_prev, hparameters, mode)",
+    "conv_backward": "conv_backward(dZ, cache)", "pool_backward": "pool_backward(dA, cache, mode)",
+}
+_ARRAY_FUNCTIONS = ("zero_pad", "conv_forward", "conv_backward", "pool_forward", "pool_backward")
+
+
+@dataclass
+class Evidence:
+    """What the hints look at: one function's case results, and a way to run more."""
+
+    function: str
+    results: list[CaseResult]
+    conventions: Conventions
+    load_notes: list[dict[str, Any]]
+    timeout: float
+    rerun: Callable[[Case, Conventions], CaseResult]
+
+    @property
+    def failing(self) -> list[CaseResult]:
+        return [r for r in self.results if r.failed]
+
+    @property
+    def passing(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.failed]
+
+    def explains(self, pred: Callable[[Case], bool],
+                 failed: Callable[[CaseResult], bool] | None = None) -> bool:
+        """Every failing case has ``pred``, and some case without it passes."""
+        failed = failed or (lambda r: r.failed)
+        bad = [r for r in self.results if failed(r)]
+        good = [r for r in self.results if not failed(r)]
+        return bool(bad) and all(pred(r.case) for r in bad) and any(not pred(r.case) for r in good)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """``a`` is a numeric array of ``b``'s shape and values (anything else: False)."""
+    return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+            and a.dtype.kind in "biuf" and b.dtype.kind in "biuf"
+            and np.allclose(a, b, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(b), initial=0)))))
+
+
+# -- errors --------------------------------------------------------------------------------
+def _errors(ev: Evidence) -> list[str]:
+    hints, seen = [], set()
+    for r in ev.failing:
+        if r.status != "error":
+            continue
+        err = r.outcome.error or {}
+        kind, msg = err.get("type", ""), err.get("message", "")
+        if kind in seen:
+            continue
+        seen.add(kind)
+        if r.outcome.status == "timeout":
+            hints.append(f"never returned within {ev.timeout:g} s, even on a tiny input ({r.case.label}): "
+                         "an infinite loop? (a while loop whose condition never changes)")
+        elif r.outcome.status == "crashed":
+            hints.append(f"{msg}. Something ended the process: os._exit(), or a crash in "
+                         "native code (ctypes, a C extension); grading went on in a fresh process")
+        elif kind == "MemoryError":
+            hints.append("ran out of memory under the grader's limit (--memory) on a tiny input: "
+                         "an array sized from values instead of shapes, or a list that grows forever")
+        elif kind == "SystemExit":
+            hints.append("calls sys.exit(): return the result instead of ending the program")
+        elif kind == "TypeError" and any(t in msg for t in ("only 0-dimensional arrays",
+                                                             "only length-1 arrays",
+                                                             "only size-1 arrays")):
+            hints.append("float() of an array under NumPy 2: NumPy 2 refuses float() of a "
+                         "(1, 1, 1) array such as Z + b; take the scalar with Z.item() or "
+                         "float(np.squeeze(Z))")
+        elif kind == "TypeError" and "cannot be interpreted as an integer" in msg:
+            hints.append("a size is a float (e.g. n_H = (n_H_prev - f + 2*pad) / stride + 1): "
+                         "use // or int() in the output-size formula")
+        elif kind == "KeyError":
+            key = msg.strip("'\"")
+            canonical = [k for k, syn in KEY_SYNONYMS.items() if key in syn]
+            use = canonical[0] if canonical else "KEY"
+            hints.append(f"reads hparameters[{key!r}], which the exercise's dict does not have "
+                         f"(its keys are 'stride', 'pad' / 'f', 'stride'); if your course uses "
+                         f"that name, grade with --keys {use}={key}")
+        elif kind == "TypeError" and "positional argument" in msg:
+            hints.append(f"{msg}: the exercise calls {_SIGNATURES[ev.function]}")
+        elif kind == "NameError" and ev.load_notes:
+            first = ev.load_notes[0]
+            hints.append(f"{msg}: loading the code had failures (first: {first['unit']} line "
+                         f"{first.get('line')}: {first['error']['type']}), which may have left "
+                         "this name undefined")
+        elif kind == "NameError":
+            hints.append(f"{msg}: the function uses a name defined nowhere in the submission")
+    return hints
+
+
+def _modified(ev: Evidence) -> list[str]:
+    for r in ev.results:
+        if r.outcome.modified:
+            what = [p for p in r.problems if p.startswith("modifies")]
+            return [f"input modified in place ({what[0].split(': ', 1)[1]}): the caller's "
+                    "array changes; work on a copy or write into a new array"]
+    return []
+
+
+# -- shapes --------------------------------------------------------------------------------
+def _types(ev: Evidence) -> list[str]:
+    for r in ev.failing:
+        for name, got in r.actual.items():
+            if isinstance(got, np.ndarray) and got.dtype.kind == "f" and np.isnan(got).any():
+                return [f"{name} contains NaN: an uninitialised buffer (np.empty) or 0/0?"]
+        if ev.function == "conv_single_step" and isinstance(r.actual.get("Z"), np.ndarray) \
+                and "Z" not in r.bad:
+            return ["returns an array, not a float: the value is right; take the scalar with "
+                    "Z.item() or float(np.squeeze(Z))"]
+    return []
+
+
+def _shapes(ev: Evidence) -> list[str]:
+    fn = ev.function
+    for r in ev.failing:
+        if r.status != "fail":
+            continue
+        for name in sorted(r.bad):
+            got, want = r.actual.get(name), r.expected.get(name)
+            if not isinstance(got, np.ndarray) or not isinstance(want, np.ndarray) \
+                    or got.shape == want.shape:
+                continue
+            p = dict(r.case.params)
+            if fn == "zero_pad" and got.ndim == 4 and all(
+                    g == w + (2 * p["pad"] if i in (0, 3) else 0)
+                    for i, (g, w) in enumerate(zip(got.shape, want.shape))):
+                return ["pads every axis: pad only H and W, e.g. "
+                        "np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))"]
+            if fn in ("conv_forward", "pool_forward") and got.ndim == 4:
+                pad = p.get("pad", 0)
+                if got.shape[1:3] == want.shape[2:0:-1]:
+                    return ["wrong output size: n_H and n_W are swapped (H != W shows it)"]
+                axis = 1 if got.shape[1] != want.shape[1] else 2
+                dim, size = ("H", p["H"]) if axis == 1 else ("W", p["W"])
+                return [f"wrong output-size formula: for n_{dim}_prev={size}, f={p['f']}, "
+                        f"stride={p['stride']}, pad={pad} the output has n_{dim} = "
+                        f"floor((n_{dim}_prev + 2*pad - f) / stride) + 1 = "
+                        f"{want.shape[axis]}, yours {got.shape[axis]}"]
+            if fn in ("conv_backward", "pool_backward"):
+                grad = r.args.get("dZ", r.args.get("dA"))
+                of = {"dA_prev": "A_prev", "dW": "W", "db": "b"}[name]
+                if name == "dA_prev" and got.shape == grad.shape:
+                    return ["wrong-shape initial buffer: dA_prev was made with the output's "
+                            f"shape {grad.shape}; start it as np.zeros(A_prev.shape)"]
+                return [f"wrong-shape initial buffer: {name} has shape {got.shape}; start it "
+                        f"as np.zeros({of}.shape) = {want.shape}"]
+            return [f"{name} has shape {got.shape}, expected {want.shape}"]
+    if fn in ("conv_backward", "pool_backward") and all(r.status == "error" for r in ev.failing) \
+            and ev.explains(lambda c: not c.identity_geometry):
+        return ["fails everywhere except where the output has the input's shape (f = 1, stride 1): "
+                "a gradient buffer made with the output's shape instead of A_prev.shape?"]
+    return []
+
+
+# -- geometry ------------------------------------------------------------------------------
+def _stride_model(r: CaseResult, fn: str) -> Any:
+    """The output of ``fn`` if window (h, w) started at (h, w) instead of (h*s, w*s)."""
+    a, p = r.args, dict(r.case.params)
+    hp1 = dict(a["hparameters"], stride=1)
+    n_H, n_W = (out_size(p["H"], p["f"], p["stride"], p.get("pad", 0)),
+                out_size(p["W"], p["f"], p["stride"], p.get("pad", 0)))
+    if fn == "conv_forward":
+        return "Z", ref.conv_forward(a["A_prev"], a["W"], a["b"], hp1)[0][:, :n_H, :n_W]
+    if fn == "pool_forward":
+        return "A", ref.pool_forward(a["A_prev"], hp1, a["mode"])[0][:, :n_H, :n_W]
+    grad = a["dZ"] if fn == "conv_backward" else a["dA"]
+    pad = p.get("pad", 0)
+    full = np.zeros((grad.shape[0], out_size(p["H"], p["f"], 1, pad),
+                     out_size(p["W"], p["f"], 1, pad), grad.shape[3]))
+    full[:, :n_H, :n_W] = grad
+    if fn == "conv_backward":
+        return "dA_prev", ref.conv_backward(full, (a["A_prev"], a["W"], a["b"], hp1))[0]
+    return "dA_prev", ref.pool_backward(full, (a["A_prev"], hp1), a["mode"])
+
+
+def _stride(ev: Evidence) -> list[str]:
+    if ev.function not in ("conv_forward", "pool_forward", "conv_backward", "pool_backward"):
+        return []
+    if not ev.explains(lambda c: c.get("stride") > 1):
+        return []
+    for r in ev.failing:
+        if r.status == "fail":
+            name, model = _stride_model(r, ev.function)
+            if _close(r.actual.get(name), model):
+                return ["stride ignored: the output is what windows at (h, w) instead of "
+                        "(h*stride, w*stride) give; start window (h, w) at vert_start = h*stride, "
+                        "horiz_start = w*stride"]
+    return ["stride ignored? every stride-1 case passes and stride > 1 fails: check that "
+            "window (h, w) starts at (h*stride, w*stride)"]
+
+
+def _pad0(ev: Evidence) -> list[str]:
+    if ev.function not in ("zero_pad", "conv_forward", "conv_backward"):
+        return []
+    if ev.explains(lambda c: c.get("pad") == 0):
+        if ev.function == "zero_pad":
+            return ["wrong when pad == 0: zero_pad(X, 0) must return X's values unchanged"]
+        return ["pad-0 un-padding: fails only when pad == 0; X[pad:-pad] is empty when pad is 0 "
+                "(-0 == 0), use X[pad:pad + n_H_prev] or skip un-padding when pad == 0"]
+    return []
+
+
+def _overwrite(ev: Evidence) -> list[str]:
+    fn = ev.function
+    message = ("overwrite instead of accumulate: overlapping windows (f > stride) must add "
+               "their share, +=, not = (note that =+ is = followed by unary +)")
+    if fn == "pool_backward" and ev.explains(lambda c: c.overlapping):
+        return [message]
+    if fn != "conv_backward":
+        return []
+    for r in ev.failing:
+        if r.status != "fail":
+            continue
+        dZ, A = r.args["dZ"], r.args["A_prev"]
+        p = dict(r.case.params)
+        s, f, pad = p["stride"], p["f"], p["pad"]
+        last = dZ[-1, -1, -1, :]  # (n_C,)
+        if "db" in r.bad and _close(r.actual["db"], last.reshape(1, 1, 1, -1)):
+            return [message.replace("overlapping windows (f > stride)", "every window")
+                    + "; db keeps only the last window's dZ"]
+        if "dW" in r.bad:
+            A_pad = np.pad(A, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+            h0, w0 = (dZ.shape[1] - 1) * s, (dZ.shape[2] - 1) * s
+            window = A_pad[-1, h0:h0 + f, w0:w0 + f, :]  # (f, f, n_C_prev)
+            if _close(r.actual["dW"], window[..., None] * last):
+                return [message.replace("overlapping windows (f > stride)", "every window")
+                        + "; dW keeps only the last window's a_slice * dZ"]
+    if ev.explains(lambda c: c.overlapping or c.get("K") > 1, lambda r: "dA_prev" in r.bad):
+        return [message + "; in dA_prev, windows that overlap and filters that share a window "
+                "must all add up"]
+    return []
+
+
+# -- values ------------------------------------------------------------------------------
+def _buffers(ev: Evidence) -> list[str]:
+    if ev.function not in ("conv_backward", "pool_backward", "conv_forward", "pool_forward",
+                           "zero_pad"):
+        return []
+    # The same constant error everywhere, in every failing case: the buffer's start value.
+    offsets: dict[str, list[np.ndarray]] = {}
+    for r in ev.failing:
+        for name in r.bad:
+            got, want = r.actual.get(name), r.expected.get(name)
+            if isinstance(got, np.ndarray) and isinstance(want, np.ndarray) \
+                    and got.shape == want.shape and got.dtype.kind in "biuf":
+                offsets.setdefault(name, []).append((got - want).ravel())
+    for name, diffs in sorted(offsets.items()):
+        flat = np.concatenate(diffs)
+        if len(diffs) >= 2 and flat.size >= 4 and np.allclose(flat, flat[0]) and abs(flat[0]) > 1e-9:
+            return [f"non-zero initial buffer: {name} is off by {flat[0]:g} everywhere; "
+                    "start it with np.zeros, not np.ones / np.empty"]
+    first = next((r for r in ev.failing if r.status == "fail"), None)
+    if first is not None:
+        again = ev.rerun(first.case, ev.conventions)
+        for name in first.bad:
+            a, b = first.actual.get(name), again.actual.get(name)
+            if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape \
+                    and not np.array_equal(a, b, equal_nan=True):
+                return [f"non-zero initial buffer: {name} changes between two calls with the same "
+                        "input (np.empty or random start values); start it with np.zeros"]
+    return []
+
+
+def _swapped(ev: Evidence) -> list[str]:
+    if ev.function != "conv_backward":
+        return []
+    for r in ev.failing:
+        if "dW" in r.bad:
+            W, dZ = r.args["W"], r.args["dZ"]
+            if _close(r.actual["dW"], W * dZ.sum(axis=(0, 1, 2))):
+                return ["dZ and the slice swapped with W: dW gets W * dZ and dA_prev gets "
+                        "a_slice * dZ; it is dA_prev += W[:, :, :, c] * dZ[i, h, w, c] and "
+                        "dW[:, :, :, c] += a_slice * dZ[i, h, w, c]"]
+    return []
+
+
+def _divisor(ev: Evidence) -> list[str]:
+    fn = ev.function
+    if fn == "distribute_value":
+        for r in ev.failing:
+            got, want = r.actual.get("a"), r.expected["a"]
+            if isinstance(got, np.ndarray) and got.shape == want.shape and np.all(got != 0):
+                divisor = r.args["dz"] / got.flat[0]
+                n_H, n_W = r.args["shape"]
+                if np.allclose(got, got.flat[0]):
+                    return [f"wrong divisor: for shape ({n_H}, {n_W}) yours divides dz by "
+                            f"{divisor:g}; the average spreads dz over n_H * n_W = {n_H * n_W} entries"]
+        return []
+    if fn != "pool_backward" or not ev.explains(lambda c: c.mode == "average"):
+        return []
+    for r in ev.failing:
+        got, want = r.actual.get("dA_prev"), r.expected["dA_prev"]
+        if isinstance(got, np.ndarray) and got.shape == want.shape:
+            nz = want != 0
+            ratio = got[nz] / want[nz]
+            if ratio.size and np.allclose(ratio, ratio[0]) and not np.isclose(ratio[0], 1) \
+                    and not np.isclose(ratio[0], 0):
+                f = r.case.get("f")
+                return [f"wrong divisor in average backward: yours is {ratio[0]:g} times the "
+                        f"gradient; each window's dA is spread over its f*f = {f * f} entries "
+                        "(distribute_value(dA[i, h, w, c], (f, f)))"]
+    return []
+
+
+def _bias(ev: Evidence) -> list[str]:
+    fn = ev.function
+    for r in ev.failing:
+        if r.status != "fail":
+            continue
+        a = r.args
+        if fn == "conv_single_step":
+            got = r.actual.get("Z")
+            plain = float(np.sum(a["a_slice_prev"] * a["W"]))
+            inside = plain + float(a["b"].item()) * a["W"].size
+            models = {"missing": plain, "inside": inside}
+        elif fn == "conv_forward":
+            got = r.actual.get("Z")
+            size = a["W"].shape[0] * a["W"].shape[1] * a["W"].shape[2]
+            models = {"missing": ref.conv_forward(a["A_prev"], a["W"], 0 * a["b"], a["hparameters"])[0],
+                      "inside": ref.conv_forward(a["A_prev"], a["W"], size * a["b"], a["hparameters"])[0]}
+        else:
+            return []
+        try:
+            got = np.asarray(got, dtype=np.float64).reshape(np.shape(models["missing"]))
+        except (TypeError, ValueError):
+            continue
+        want = np.asarray(r.expected["Z"], dtype=np.float64)
+        if _close(np.asarray(models["inside"], dtype=np.float64), want):
+            continue  # b = 0, or one element per window: this input cannot tell
+        if _close(got, np.asarray(models["missing"])):
+            return ["missing bias: the output is sum(a_slice_prev * W) without + b"]
+        if _close(got, np.asarray(models["inside"])):
+            return ["bias inside the sum: np.sum(a_slice_prev * W + b) adds b once per element "
+                    "(f*f*n_C_prev times); add it once, after the sum"]
+    return []
+
+
+def _maximum(ev: Evidence) -> list[str]:
+    """A max started at 0 (or a ReLU), or a mask at the minimum."""
+    for r in ev.failing:
+        if r.status != "fail":
+            continue
+        if ev.function == "pool_forward" and r.case.mode == "max":
+            want = r.expected["A"]
+            if (want < 0).any() and _close(r.actual.get("A"), np.maximum(want, 0)):
+                return ["a maximum that starts at 0: windows whose values are all negative give "
+                        "0; start from the window's first element, or use np.max(a_prev_slice)"]
+        if ev.function == "create_mask_from_window":
+            x, mask = r.args["x"], r.actual.get("mask")
+            if isinstance(mask, np.ndarray) and mask.dtype.kind in "biuf" and _close(
+                    mask.astype(np.float64), (x == x.min()).astype(np.float64)):
+                return ["marks the minimum of the window, not the maximum"]
+    return []
+
+
+def _modes(ev: Evidence) -> list[str]:
+    if ev.function not in ("pool_forward", "pool_backward"):
+        return []
+    for mode in ("average", "max"):
+        if ev.explains(lambda c: c.mode == mode):
+            name = "A" if ev.function == "pool_forward" else "dA_prev"
+            zeros = all(isinstance(r.actual.get(name), np.ndarray) and not np.any(r.actual[name])
+                        for r in ev.failing if r.status == "fail")
+            if zeros and ev.failing:
+                return [f"mode {mode!r} gives all zeros: its branch never ran; the exercise "
+                        f"names the modes 'max' and 'average' (grade with --modes {mode}=NAME if "
+                        "your course uses another name)"]
+            return [f"only mode {mode!r} fails; the other mode passes"]
+    return []
+
+
+def _layout(ev: Evidence) -> list[str]:
+    fn = ev.function
+    if fn not in _ARRAY_FUNCTIONS or not ev.failing:
+        return []
+    conv = ev.conventions
+    layouts = ["NHWC", "NCHW"]
+    weights = ["HWIO", "OIHW", "IOHW"] if fn in ("conv_forward", "conv_backward") else [conv.weights]
+    # Probe on the failing case whose sizes differ most: there a layout mix-up shows.
+    case = max(ev.failing, key=lambda r: len(set(dict(r.case.params).values()))).case
+    for layout in layouts:
+        for weight in weights:
+            if (layout, weight) == (conv.layout, conv.weights):
+                continue
+            other = conv.with_layout(layout, weight)
+            if ev.rerun(case, other).status == "pass":
+                opts = f"--layout {layout}" + (f" --weights {weight}" if weight != conv.weights else "")
+                return [f"wrong layout: it passes when given {layout} activations"
+                        + (f" and {weight} weights" if weight != conv.weights else "")
+                        + f"; the exercise uses {conv.layout}"
+                        + (f"/{conv.weights}" if len(weights) > 1 else "")
+                        + f". If your course does too, fix the indexing; otherwise grade with {opts}"]
+    return []
+
+
+_DETECTORS = (_errors, _modified, _types, _stride, _shapes, _pad0, _overwrite, _swapped, _buffers,
+              _divisor, _bias, _maximum, _modes)
+
+
+def find_hints(ev: Evidence) -> list[str]:
+    """Every hint that applies to ``ev``, most specific first."""
+    try:
+        layout = _layout(ev)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+        layout = []
+    if layout:  # everything else would describe the consequences of the layout
+        return _errors(ev) + layout
+    hints: list[str] = []
+    for detector in _DETECTORS:
+        try:
+            found = detector(ev)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            continue  # a learner's output too odd for this model: no hint from it
+        for hint in found:
+            if hint not in hints:
+                hints.append(hint)
+    specific = [h for h in hints if not h.startswith("only mode")]
+    return specific or hints

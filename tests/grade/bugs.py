@@ -1,0 +1,168 @@
+"""The bug corpus: one small, named source edit of corpus/correct_loops.py per bug class.
+
+Each entry: (name, [(old text, new text), ...], expected verdicts of the functions that
+do not pass, a hint fragment each must show, extra command-line options). Every old
+text occurs exactly once in the template (checked when the submission is written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = Path(__file__).parent / "corpus"
+TEMPLATE = CORPUS / "correct_loops.py"
+
+_BIAS = "    Z = Z + b.item()\n"
+_STRIDE_CONV = ("            vert_start = h * stride\n            vert_end = vert_start + f\n"
+                "            for w in range(n_W):\n                horiz_start = w * stride\n")
+
+# name, edits, {function: (verdict, hint fragment)}, options
+BUGS = [
+    ("stride_ignored_pool_backward",
+     [("vert_start, horiz_start = h * stride, w * stride", "vert_start, horiz_start = h, w")],
+     {"pool_backward": ("fail", "stride ignored")}, {}),
+    ("stride_ignored_conv_forward",
+     [(_STRIDE_CONV, _STRIDE_CONV.replace("h * stride", "h").replace("w * stride", "w"))],
+     {"conv_forward": ("fail", "stride ignored")}, {}),
+    ("pad0_unpadding",
+     [("da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]", "da_prev_pad[pad:-pad, pad:-pad, :]")],
+     {"conv_backward": ("error", "pad-0 un-padding")}, {}),
+    ("overwrite_pool_backward",
+     [("+= mask * dA[i, h, w, c]", "= mask * dA[i, h, w, c]")],
+     {"pool_backward": ("fail", "overwrite instead of accumulate")}, {}),
+    ("overwrite_plus_equals_dW",
+     [("dW[:, :, :, c] += a_slice", "dW[:, :, :, c] =+ a_slice")],
+     {"conv_backward": ("fail", "overwrite instead of accumulate")}, {}),
+    ("overwrite_dA_prev",
+     [("da_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] += W",
+       "da_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] = W")],
+     {"conv_backward": ("fail", "overwrite instead of accumulate")}, {}),
+    ("max_started_at_zero",
+     [("A[i, h, w, c] = np.max(a_prev_slice)", "A[i, h, w, c] = max(0, np.max(a_prev_slice))")],
+     {"pool_forward": ("fail", "a maximum that starts at 0")}, {}),
+    ("pads_every_axis",
+     [("np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))", "np.pad(X, pad")],
+     {"zero_pad": ("fail", "pads every axis"),
+      "conv_forward": ("error", "fails only because your zero_pad fails"),
+      "conv_backward": ("error", "fails only because your zero_pad fails")}, {}),
+    ("nonzero_initial_buffer",
+     [("    dW = np.zeros(W.shape)\n", "    dW = np.ones(W.shape)\n")],
+     {"conv_backward": ("fail", "non-zero initial buffer")}, {}),
+    ("wrong_shape_initial_buffer",
+     [("dA_prev = np.zeros(A_prev.shape)  # the pooling gradient",
+       "dA_prev = np.zeros(dA.shape)  # the pooling gradient")],
+     {"pool_backward": ("error", "wrong-shape initial buffer")}, {}),
+    ("dz_and_slice_swapped",
+     [("+= W[:, :, :, c] * dZ[i, h, w, c]\n                    dW[:, :, :, c] += a_slice * dZ[i, h, w, c]",
+       "+= a_slice * dZ[i, h, w, c]\n                    dW[:, :, :, c] += W[:, :, :, c] * dZ[i, h, w, c]")],
+     {"conv_backward": ("fail", "dZ and the slice swapped")}, {}),
+    ("wrong_divisor_average_backward",
+     [("+= distribute_value(da, shape)", "+= np.ones(shape) * da / f")],
+     {"pool_backward": ("fail", "wrong divisor in average backward")}, {}),
+    ("wrong_divisor_distribute_value",
+     [("average = dz / (n_H * n_W)", "average = dz / (n_H + n_W)")],
+     {"distribute_value": ("fail", "wrong divisor"),
+      "pool_backward": ("fail", "fails only because your distribute_value fails")}, {}),
+    ("wrong_output_size_formula",
+     [("n_H = int((n_H_prev - f + 2 * pad) / stride) + 1", "n_H = int((n_H_prev - f + 2 * pad) / stride)")],
+     {"conv_forward": ("fail", "wrong output-size formula")}, {}),
+    ("float_output_size",
+     [("n_H = int(1 + (n_H_prev - f) / stride)", "n_H = 1 + (n_H_prev - f) / stride")],
+     {"pool_forward": ("error", "a size is a float")}, {}),
+    ("missing_bias",
+     [(_BIAS, "    Z = Z\n")],
+     {"conv_single_step": ("fail", "missing bias"),
+      "conv_forward": ("fail", "fails only because your conv_single_step fails")}, {}),
+    ("bias_inside_sum",
+     [("s = np.multiply(a_slice_prev, W)", "s = np.multiply(a_slice_prev, W) + b"), (_BIAS, "    Z = Z\n")],
+     {"conv_single_step": ("fail", "bias inside the sum"),
+      "conv_forward": ("fail", "fails only because your conv_single_step fails")}, {}),
+    ("float_of_array_numpy2",
+     [(_BIAS, "    Z = float(Z + b)\n")],
+     {"conv_single_step": ("error", "float() of an array under NumPy 2"),
+      "conv_forward": ("error", "fails only because your conv_single_step fails")}, {}),
+    ("input_modified_in_place",
+     [("    mask = np.zeros(x.shape, dtype=bool)\n",
+       "    x[x < np.max(x)] = 0\n    mask = np.zeros(x.shape, dtype=bool)\n")],
+     {"create_mask_from_window": ("fail", "input modified in place"),
+      "pool_backward": ("fail", "fails only because your create_mask_from_window fails")}, {}),
+    ("ties_all_marked",
+     [("    mask = np.zeros(x.shape, dtype=bool)\n    mask[np.unravel_index(np.argmax(x), x.shape)] = True\n",
+       "    mask = x == np.max(x)\n")],
+     {"create_mask_from_window": ("ties", ""), "pool_backward": ("ties", "")}, {}),
+    ("missing_function",
+     [("def distribute_value(", "def spread_value(")],
+     {"distribute_value": ("missing", "no function named 'distribute_value'"),
+      "pool_backward": ("error", "fails only because your distribute_value fails")}, {}),
+    ("renamed_function_mapped",
+     [("def distribute_value(", "def spread_value("), ("+= distribute_value(da, shape)", "+= spread_value(da, shape)")],
+     {}, {"map": "distribute_value=spread_value"}),
+    ("name_words_swapped_detected",
+     [("def conv_forward(", "def forward_conv(")], {}, {}),
+    ("keys_detected",
+     [('    pad = hparameters["pad"]\n    n_H', '    pad = hparameters["padding"]\n    n_H'),
+      ('    pad = hparameters["pad"]\n    (m, n_H', '    pad = hparameters["padding"]\n    (m, n_H')], {}, {}),
+    ("keys_given",
+     [('    pad = hparameters["pad"]\n    n_H', '    pad = hparameters["padding"]\n    n_H'),
+      ('    pad = hparameters["pad"]\n    (m, n_H', '    pad = hparameters["padding"]\n    (m, n_H')],
+     {}, {"keys": "pad=padding"}),
+    ("modes_renamed",
+     [('elif mode == "average":\n                        A[', 'elif mode == "avg":\n                        A['),
+      ('elif mode == "average":\n                        da', 'elif mode == "avg":\n                        da')],
+     {"pool_forward": ("fail", "mode 'average' gives all zeros"),
+      "pool_backward": ("fail", "mode 'average' gives all zeros")}, {}),
+    ("modes_renamed_mapped",
+     [('elif mode == "average":\n                        A[', 'elif mode == "avg":\n                        A['),
+      ('elif mode == "average":\n                        da', 'elif mode == "avg":\n                        da')],
+     {}, {"modes": "average=avg"}),
+    # Isolation failure modes.
+    ("infinite_loop",
+     [("    average = dz / (n_H * n_W)\n", "    while n_H > 0:\n        n_W += 0\n    average = dz / (n_H * n_W)\n")],
+     {"distribute_value": ("error", "never returned"),
+      "pool_backward": ("error", "fails only because your distribute_value fails")}, {}),
+    ("memory_bomb",
+     [("    X_pad = np.pad(", "    hoard = []\n    while True:\n        hoard.append(np.empty(10**8))\n    X_pad = np.pad(")],
+     {"zero_pad": ("error", "ran out of memory"),
+      "conv_forward": ("error", "fails only because your zero_pad fails"),
+      "conv_backward": ("error", "fails only because your zero_pad fails")}, {}),
+    ("segfault_in_function",
+     [("    s = np.multiply(a_slice_prev, W)\n", "    import ctypes\n    ctypes.string_at(0)\n    s = np.multiply(a_slice_prev, W)\n")],
+     {"conv_single_step": ("error", "killed by SIGSEGV"),
+      "conv_forward": ("error", "fails only because your conv_single_step fails")}, {}),
+    ("sys_exit_at_import",
+     [("\n\ndef pool_forward(", "\n\nimport sys\nsys.exit('finished')\n\n\ndef pool_forward(")], {}, {}),
+    ("os_exit_at_import",
+     [("\n\ndef pool_forward(", "\n\nimport os\nos._exit(3)\n\n\ndef pool_forward(")], {}, {}),
+    ("infinite_loop_at_import",
+     [("\n\ndef pool_forward(", "\n\nwhile True:\n    pass\n\n\ndef pool_forward(")], {}, {}),
+    ("print_flood",
+     [("\n\ndef zero_pad(", "\n\nfor k in range(200000):\n    print('flood', k)\n\n\ndef zero_pad(")], {}, {}),
+    ("failed_import_used",
+     [("import numpy as np\n", "import numpy as np\nfrom public_tests import *\nfrom cnn_utils import pad_helper\n"),
+      ("    X_pad = np.pad(X,", "    X_pad = pad_helper(X,")],
+     {"zero_pad": ("error", "loading the code had failures"),
+      "conv_forward": ("error", "fails only because your zero_pad fails"),
+      "conv_backward": ("error", "fails only because your zero_pad fails")}, {}),
+]
+
+
+def apply_edits(source: str, edits: list[tuple[str, str]], name: str) -> str:
+    for old, new in edits:
+        count = source.count(old)
+        if count != 1:
+            raise AssertionError(f"bug {name!r}: {old!r} occurs {count} times in the template")
+        source = source.replace(old, new)
+    return source
+
+
+def write_bug_submissions(directory: Path, names: list[str] | None = None) -> dict[str, Path]:
+    """Write each (or the named) bug submission into ``directory``; name -> path."""
+    template = TEMPLATE.read_text()
+    paths = {}
+    for name, edits, _, _ in BUGS:
+        if names is not None and name not in names:
+            continue
+        path = directory / f"{name}.py"
+        path.write_text(apply_edits(template, edits, name))
+        paths[name] = path
+    return paths

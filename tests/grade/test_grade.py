@@ -1,0 +1,197 @@
+"""The grader against its corpus: every submission gets exactly its expected verdicts.
+
+The corpus is graded once per session (two files at a time) and each submission is one
+parametrized test. Correct submissions must pass everything (no false failures).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from convblocks.grade import FUNCTIONS, Conventions, grade_files
+from convblocks.grade.cases import Case, make_args, shrink_candidates, suite, valid
+from convblocks.grade.load import read_submission, strip_magics
+from convblocks.grade.wire import Opaque, pack, unpack, HEADER
+
+from .bugs import BUGS, CORPUS, write_bug_submissions
+
+TIMEOUT = 1.5
+# Hand-written files: path, options, {function: (verdict, hint fragment)} for the non-passing.
+HANDWRITTEN = [
+    ("correct_loops.py", {}, {}),
+    ("correct_vectorized.py", {}, {}),
+    ("correct_notebook.ipynb", {}, {}),
+    ("correct_nchw.py", {"layout": "NCHW", "weights": "OIHW"}, {}),
+    ("correct_nchw.py", {}, {fn: (v, "wrong layout") for fn, v in [
+        ("zero_pad", "fail"), ("conv_forward", "error"), ("pool_forward", "fail"),
+        ("conv_backward", "error"), ("pool_backward", "error")]}),
+    ("syntax_error.py", {}, {fn: ("error", "SyntaxError") for fn in FUNCTIONS}),
+    ("notebook_broken_cell.ipynb", {}, {
+        "conv_single_step": ("error", "SyntaxError"),
+        "conv_forward": ("error", "fails only because your conv_single_step fails")}),
+    ("weird_returns.py", {}, {
+        "zero_pad": ("fail", ""), "conv_single_step": ("fail", "returns an array, not a float"),
+        "create_mask_from_window": ("fail", ""), "distribute_value": ("fail", ""),
+        "conv_forward": ("fail", ""), "pool_forward": ("error", "the exercise calls pool_forward("),
+        "conv_backward": ("fail", ""), "pool_backward": ("fail", "contains NaN")}),
+]
+
+
+def _key(options: dict) -> tuple:
+    return tuple(sorted(options.items()))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade the whole corpus once: (file name, options) -> FileReport."""
+    directory = tmp_path_factory.mktemp("bugs")
+    paths = write_bug_submissions(directory)
+    jobs: dict[tuple, list[tuple[str, str]]] = {}
+    for name, _, _, options in BUGS:
+        jobs.setdefault(_key(options), []).append((name, str(paths[name])))
+    for file, options, _ in HANDWRITTEN:
+        jobs.setdefault(_key(options), []).append((file, str(CORPUS / file)))
+    reports = {}
+    for key, entries in jobs.items():
+        conv = Conventions.from_options(**dict(key))
+        for (name, _), report in zip(entries, grade_files([p for _, p in entries], conv,
+                                                           timeout=TIMEOUT, jobs=2)):
+            reports[(name, key)] = report
+    return reports
+
+
+def _check(report, expected: dict) -> None:
+    verdicts = {n: f.verdict for n, f in report.functions.items()}
+    assert set(verdicts) == set(FUNCTIONS)
+    wrong = {n: v for n, v in verdicts.items() if v != "pass"}
+    assert wrong == {n: v for n, (v, _) in expected.items()}, report.functions
+    for name, (_, fragment) in expected.items():
+        text = " ".join(report.functions[name].hints + report.functions[name].notes)
+        assert fragment in text, (name, text)
+    for name, f in report.functions.items():
+        if f.verdict in ("fail", "error") and f.counterexample is None:
+            assert f.cases_run == 0  # only functions that never ran lack a counterexample
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b[0] for b in BUGS])
+def test_bug_submission_gets_its_verdicts(graded, bug):
+    name, _, expected, options = bug
+    _check(graded[(name, _key(options))], expected)
+
+
+@pytest.mark.parametrize("entry", HANDWRITTEN, ids=[f"{e[0]}{e[1] or ''}" for e in HANDWRITTEN])
+def test_handwritten_submission_gets_its_verdicts(graded, entry):
+    file, options, expected = entry
+    _check(graded[(file, _key(options))], expected)
+
+
+def test_load_problems_and_assumptions_are_reported(graded):
+    exits = {n: graded[(n, ())] for n in ("sys_exit_at_import", "os_exit_at_import",
+                                          "correct_notebook.ipynb", "print_flood")}
+    assert [p["error"]["type"] for p in exits["sys_exit_at_import"].load_problems] == ["SystemExit"]
+    assert [p["error"]["type"] for p in exits["os_exit_at_import"].load_problems] == ["Exit"]
+    hang = graded[("infinite_loop_at_import", ())].load_problems
+    assert [(p["error"]["type"], p["code"]) for p in hang] == [("Timeout", "while True:")]
+    assert "No module named 'public_tests'" in str(exits["correct_notebook.ipynb"].load_problems)
+    assert "characters cut" in exits["print_flood"].load_output
+    assert graded[("keys_detected", ())].assumed == [
+        "hparameters key 'pad' is your 'padding' (conv_forward reads hparameters['padding'])"]
+    assert "forward_conv" in graded[("name_words_swapped_detected", ())].assumed[0]
+
+
+def test_counterexamples_are_shrunk(graded):
+    r = graded[("stride_ignored_pool_backward", ())].functions["pool_backward"].counterexample
+    p = dict(r.case.params)
+    assert p["stride"] > 1 and p["m"] == 1 and p["C"] == 1
+    assert r.args["A_prev"].size <= 12
+
+
+def test_magics_become_pass_and_cells_keep_order(tmp_path):
+    assert strip_magics("%time x = 1\n  !ls\ny = 2") == "pass  # time x = 1\n  pass  # ls\ny = 2"
+    nb = {"cells": [{"cell_type": "code", "source": ["%%bash\n", "ls"]},
+                    {"cell_type": "markdown", "source": "text"},
+                    {"cell_type": "code", "source": "a = 1"}], "nbformat": 4}
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    sub = read_submission(str(path))
+    assert [u.label for u in sub.units] == ["n.ipynb [cell 3]"]
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json")
+    assert read_submission(str(bad)).problem.startswith("not a readable notebook")
+
+
+def test_wire_round_trip_never_unpickles():
+    value = (np.arange(6.0).reshape(2, 3), {"stride": 2}, [1, 2.5, None, "s"], np.float32(1.5),
+             float("nan"), object())
+    frame = pack({"op": "x"}, value)
+    n_text, n_blob = HEADER.unpack(frame[:HEADER.size])
+    back = unpack(frame[HEADER.size:HEADER.size + n_text], frame[HEADER.size + n_text:])["data"]
+    assert np.array_equal(back[0], value[0]) and back[1] == {"stride": 2}
+    assert back[2] == [1, 2.5, None, "s"] and back[3] == np.float32(1.5) and np.isnan(back[4])
+    assert isinstance(back[5], Opaque) and back[5].type == "object"
+
+
+def test_cases_are_valid_reproducible_and_shrink_to_valid_cases():
+    for function in FUNCTIONS:
+        for case in suite(function):
+            assert valid(case), case
+            a, b = make_args(case), make_args(case)
+            for key in a:
+                if isinstance(a[key], np.ndarray):
+                    assert np.array_equal(a[key], b[key])
+            assert all(valid(c) for c in shrink_candidates(case))
+    ties = [c for c in suite("pool_backward") if c.values == "ties"]
+    assert ties and isinstance(ties[0], Case)
+
+
+def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "convblocks", "grade", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_exit_codes_json_and_no_color(tmp_path):
+    good = _cli(str(CORPUS / "correct_loops.py"), "--json")
+    assert good.returncode == 0, good.stderr
+    doc = json.loads(good.stdout)
+    entry = doc["files"][0]
+    assert doc["passed"] and set(entry["functions"]) == set(FUNCTIONS)
+    assert all(f["verdict"] == "pass" and f["hint"] is None and f["counterexample"] is None
+               for f in entry["functions"].values())
+    paths = write_bug_submissions(tmp_path, ["pad0_unpadding"])
+    bad = _cli(str(paths["pad0_unpadding"]), "--json")
+    assert bad.returncode == 1
+    cb = json.loads(bad.stdout)["files"][0]["functions"]["conv_backward"]
+    assert cb["verdict"] == "error" and "pad-0" in cb["hint"]
+    assert cb["counterexample"]["inputs"]["hparameters"]["pad"] == 0
+    text = _cli(str(paths["pad0_unpadding"]), env_extra={"NO_COLOR": "1"})
+    assert "\033[" not in text.stdout and "pad-0 un-padding" in text.stdout
+    for args in (["nowhere.py"], [str(CORPUS / "correct_loops.py"), "--keys", "bad"],
+                 [str(CORPUS / "correct_loops.py"), "--layout", "CHWN"],
+                 [str(CORPUS / "correct_loops.py"), "--timeout", "0"]):
+        usage = _cli(*args)
+        assert usage.returncode == 2, (args, usage.stdout, usage.stderr)
+
+
+@pytest.mark.slow
+def test_grading_a_class_of_twenty_takes_under_a_minute(tmp_path):
+    """20 submissions (bugs, crashes, a hang, notebooks) with the default limits."""
+    names = [b[0] for b in BUGS if not b[3]][:13] + [
+        "infinite_loop", "segfault_in_function", "memory_bomb", "os_exit_at_import"]
+    write_bug_submissions(tmp_path, names)
+    for file in ("correct_loops.py", "correct_vectorized.py", "correct_notebook.ipynb"):
+        (tmp_path / file).write_bytes((CORPUS / file).read_bytes())
+    start = time.perf_counter()
+    result = _cli(str(tmp_path), "--json")
+    seconds = time.perf_counter() - start
+    files = json.loads(result.stdout)["files"]
+    assert len(files) == 20 and result.returncode == 1
+    print(f"graded 20 submissions in {seconds:.1f} s")
+    assert seconds <= 60
