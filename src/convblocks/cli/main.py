@@ -14,6 +14,11 @@ import sys
 # name -> one-line help, shown by `convblocks --help` without importing the module.
 COMMANDS: dict[str, str] = {
     "steps": "walk through the exercise's eight functions on its own inputs",
+    "grade": "grade learners' own eight functions (.py, .ipynb or a directory of them)",
+    "bench": "time convolution and pooling (and optionally training) against PyTorch",
+    "train": "train a small CNN on Fashion-MNIST (or MNIST, SIGNS) and report test accuracy",
+    "evaluate": "test a saved model: accuracy and a per-class table",
+    "predict": "classify PNG or .npy images with a saved model",
 }
 
 
