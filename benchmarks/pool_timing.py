@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: process CPU time, robust to other processes on a shared "
                          "machine (use with --threads 1: it sums all threads' time)")
+    ap.add_argument("--relu", action="store_true",
+                    help="time on max(x, 0), as after a ReLU: many tied (all-zero) windows")
     args = ap.parse_args()
     global _TIMER
     _TIMER = time.perf_counter if args.clock == "wall" else time.process_time
@@ -70,7 +72,8 @@ def main() -> None:
     wanted = {f"{kind}{k}" for kind, k, _ in CASES} & set(args.cases.split(","))
     rng = np.random.default_rng(0)
     print(f"{args.clock} time, medians (min in brackets) of {args.repeats} interleaved rounds, "
-          f"{args.dtype}, {args.threads} threads; ratio = ours / faster torch layout")
+          f"{args.dtype}{' after ReLU' if args.relu else ''}, {args.threads} threads; "
+          f"ratio = ours / faster torch layout")
     print(f"{'case':>10} {'shape':>18} {'mode':>7} {'ours ms':>8} {'nchw ms':>8} {'cl ms':>8} "
           f"{'ratio':>6} {'(min)':>6}")
     for kind, k, s in CASES:
@@ -78,6 +81,8 @@ def main() -> None:
             continue
         for shape in SHAPES:
             x = rng.standard_normal(shape).astype(args.dtype)
+            if args.relu:
+                x = np.maximum(x, 0)
             y = ours(kind, x, k, s, None, False)
             dy = rng.standard_normal(y.shape).astype(args.dtype)
             xt_nchw = torch.tensor(x.transpose(0, 3, 1, 2).copy(), requires_grad=True)

@@ -16,6 +16,7 @@ from convblocks.functional import (avg_pool2d, avg_pool2d_backward, global_avg_p
                                    global_avg_pool2d_backward, global_max_pool2d,
                                    global_max_pool2d_backward, max_pool2d, max_pool2d_backward,
                                    set_workspace_limit)
+from convblocks import loops
 from convblocks.functional.pool import get_num_threads, set_num_threads
 
 POOLS = [(max_pool2d, max_pool2d_backward), (avg_pool2d, avg_pool2d_backward)]
@@ -389,3 +390,46 @@ def test_set_num_threads_checks_its_argument():
     with pytest.raises(TypeError, match=r"n must be an integer; got 2.0"):
         set_num_threads(2.0)
     assert set_num_threads(get_num_threads()) == get_num_threads()
+
+
+# ----------------------------------------------------------------------------- fast paths
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("kernel_size, stride", [(3, 2), (3, 1), (2, 2), (2, 1)])
+def test_max_backward_with_many_ties_matches_the_literal_loops(rng, data_format, kernel_size,
+                                                               stride):
+    """ReLU-like inputs (about half zeros, small integers): many windows tie, also across
+    overlapping windows; every fast path must agree with the textbook loops, which give
+    each window's gradient to its first maximum. Two batch sizes reuse one geometry."""
+    for n in (3, 2):
+        x = np.maximum(rng.integers(-3, 3, size=(n, 9, 11, 4)), 0).astype(np.float64)
+        y_ref, cache_ref = loops.pool_forward(x, {"f": kernel_size, "stride": stride}, "max")
+        dy = rng.standard_normal(y_ref.shape)
+        dx_ref = loops.pool_backward(dy, cache_ref, "max")
+        if data_format == "NCHW":
+            y, cache = max_pool2d(_nchw(x), kernel_size, stride=stride, data_format="NCHW")
+            y, dx = _nhwc(y), _nhwc(max_pool2d_backward(_nchw(dy), cache))
+        else:
+            y, cache = max_pool2d(x, kernel_size, stride=stride)
+            dx = max_pool2d_backward(dy, cache)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("fwd, bwd, kwargs", [
+    (max_pool2d, max_pool2d_backward, {"kernel_size": 2}),
+    (max_pool2d, max_pool2d_backward, {"kernel_size": 3, "stride": 2}),
+    (max_pool2d, max_pool2d_backward, {"kernel_size": 3, "stride": 2, "padding": 1}),
+    (avg_pool2d, avg_pool2d_backward, {"kernel_size": 2}),
+    (avg_pool2d, avg_pool2d_backward, {"kernel_size": 3, "stride": 2, "padding": 1}),
+])
+def test_non_contiguous_x_and_dy_give_the_contiguous_results(rng, fwd, bwd, kwargs):
+    """Strided views (every other column, a transposed layout) as x and dy."""
+    x_view = _x(rng, (2, 8, 20, 3))[:, :, ::2, :]  # (2, 8, 10, 3), not contiguous
+    y_ref, cache_ref = fwd(np.ascontiguousarray(x_view), **kwargs)
+    dy_view = _nhwc(np.ascontiguousarray(_nchw(rng.standard_normal(y_ref.shape))))
+    dx_ref = bwd(np.ascontiguousarray(dy_view), cache_ref)
+    y, cache = fwd(x_view, **kwargs)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(bwd(dy_view, cache), dx_ref)

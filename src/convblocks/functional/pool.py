@@ -9,9 +9,11 @@ window clipped to the padded input (``count_include_pad=True``) or to the real i
 The fast trick: loop over the ``kh*kw`` offsets ``(p, q)`` inside the window, not
 over the output positions. At one offset, the elements seen by all windows at once
 form ONE strided slice of the (padded) input, ``x[:, p*dh::sh, q*dw::sw, :]`` (NHWC),
-shaped like the output; a running ``np.maximum`` (or sum) over the ``kh*kw`` slices
-is the pooled output. The max backward finds each window's FIRST maximum by
-comparing the slices with ``y`` in the same order, and sends ``dy`` back through them.
+shaped like the output. The forwards use that the window reduction is separable:
+fold the ``kh`` row slices (whole image rows: long contiguous runs), then the ``kw``
+column slices of the result (see :func:`_reduce_windows`). The max backward finds each
+window's FIRST maximum by comparing the ``kh*kw`` slices with ``y`` in row-major
+order, and sends ``dy`` back through them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -29,7 +31,7 @@ import numpy as np
 from .checks import as_float_array, as_int, as_pair, check_data_format, check_ndim, shape_str
 from .padding import Padding2D, output_size, resolve_padding
 from .windows import pad_hw
-from .workspace import batch_chunk
+from .workspace import batch_chunk, get_workspace_limit
 
 __all__ = [
     "MaxPool2dCache",
@@ -135,7 +137,7 @@ class _OffsetScatter:
     def __init__(self, dxp: np.ndarray, geom: _Geometry, out_shape: tuple[int, ...]):
         self.dxp, self.geom, self.out_shape = dxp, geom, out_shape
         self.accumulators: dict[int, np.ndarray] = {}
-        self.class_of = {k: c for c, cls in enumerate(geom.residue_classes) for k in cls.regions}
+        self.class_of = geom.class_of
 
     def target(self, k: int, index: tuple[slice, ...]) -> tuple[np.ndarray, bool]:
         """Output-shaped view for offset ``k`` (at ``index``) and whether to write (True) or add."""
@@ -175,6 +177,8 @@ class _Geometry:
     # The padding actually applied: ``padding`` plus the extra bottom/right rows that
     # ceil_mode's last window may read past the padded input (never real data).
     full_padding: Padding2D
+    # chunks() results by their arguments and the workspace limit and thread count
+    _chunks: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def padded(self) -> bool:
@@ -196,6 +200,30 @@ class _Geometry:
         rows = slice(p * dh, p * dh + (Ho - 1) * sh + 1, sh)
         cols = slice(q * dw, q * dw + (Wo - 1) * sw + 1, sw)
         return (slice(None),) * self.h_axis + (rows, cols)
+
+    def row_offset(self, p: int) -> tuple[slice, ...]:
+        """Index of the padded rows seen at window row ``p``: (n, Ho, Wp, C) or (n, C, Ho, Wp)."""
+        (sh, _), (dh, _), (Ho, _) = self.stride, self.dilation, self.out_hw
+        return (slice(None),) * self.h_axis + (slice(p * dh, p * dh + (Ho - 1) * sh + 1, sh),)
+
+    def col_offset(self, q: int) -> tuple[slice, ...]:
+        """Index, into the row-reduced array, of the columns seen at window column ``q``."""
+        (_, sw), (_, dw), (_, Wo) = self.stride, self.dilation, self.out_hw
+        return (slice(None),) * (self.h_axis + 1) + (slice(q * dw, q * dw + (Wo - 1) * sw + 1, sw),)
+
+    @cached_property
+    def row_offsets(self) -> list[tuple[slice, ...]]:
+        return [self.row_offset(p) for p in range(self.kernel_size[0])]
+
+    @cached_property
+    def col_offsets(self) -> list[tuple[slice, ...]]:
+        return [self.col_offset(q) for q in range(self.kernel_size[1])]
+
+    def rows_shape(self, padded_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of a padded input reduced over window rows only: Hp -> Ho."""
+        shape = list(padded_shape)
+        shape[self.h_axis] = self.out_hw[0]
+        return tuple(shape)
 
     def offsets(self) -> list[tuple[int, tuple[slice, ...]]]:
         """``(k, index)`` for every window offset in row-major order, ``k = p*kw + q``."""
@@ -234,6 +262,31 @@ class _Geometry:
             classes.append(_ResidueClass(lattice, (Lh, Lw), regions))
         return classes
 
+    @property
+    def overlapping(self) -> bool:
+        """Whether two window offsets can reach the same input element."""
+        return len(self.residue_classes) < self.kernel_size[0] * self.kernel_size[1]
+
+    def flat_indices(self, padded_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Flat positions in a C-contiguous padded chunk of ``padded_shape``.
+
+        Returns ``window_start``, output-shaped (n, Ho, Wo, C) or (n, C, Ho, Wo)
+        ``intp``: the flat index of each window's element at offset 0; and
+        ``offset_step`` (kh*kw,) ``intp``: what offset ``k`` adds to it.
+        ``window_start`` is kept for the last few chunk shapes (see ``_flat_starts``).
+        """
+        (kh, kw), (dh, dw), h = self.kernel_size, self.dilation, self.h_axis
+        row = math.prod(padded_shape[h + 1:])  # elements per padded row
+        col = math.prod(padded_shape[h + 2:])  # elements per padded column step
+        offset_step = np.array([p * dh * row + q * dw * col for p in range(kh) for q in range(kw)],
+                               dtype=np.intp)
+        return _flat_starts(self, padded_shape), offset_step
+
+    @cached_property
+    def class_of(self) -> dict[int, int]:
+        """Offset ``k`` -> the index of its residue class."""
+        return {k: c for c, cls in enumerate(self.residue_classes) for k in cls.regions}
+
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         shape = list(in_shape)
         shape[self.h_axis], shape[self.h_axis + 1] = self.out_hw
@@ -257,20 +310,40 @@ class _Geometry:
         return xp[(slice(None),) * self.h_axis + (slice(t, t + H), slice(l, l + W))]
 
     def chunks(self, in_shape: tuple[int, ...], itemsize: int, *, padded_copies: int,
-               accumulators: bool = False) -> list[slice]:
+               accumulators: bool = False, row_reduction: bool = False,
+               flat_indices: bool = False) -> list[slice]:
         """Batch slices, enough to give every thread work, whose temporaries fit the limit.
 
         Temporaries per example: ``padded_copies`` padded input-sized arrays (when
         padding is needed), with ``accumulators`` those of :class:`_OffsetScatter`
         (about one padded input), three output-sized boolean masks and one
-        output-sized float array; every running thread holds its own.
+        output-sized float array, with ``row_reduction`` the row-reduced input of
+        :func:`_reduce_windows`, with ``flat_indices`` the output-sized index arrays of
+        :func:`_scatter_first_max_flat` (two uint8, two intp); every running thread
+        holds its own.
         """
+        key = (in_shape, itemsize, padded_copies, accumulators, row_reduction, flat_indices,
+               get_workspace_limit(), _num_threads)
+        if key not in self._chunks:
+            if len(self._chunks) >= 64:  # batch sizes that vary without end
+                self._chunks.clear()
+            self._chunks[key] = self._make_chunks(in_shape, itemsize, padded_copies,
+                                                  accumulators, row_reduction, flat_indices)
+        return self._chunks[key]
+
+    def _make_chunks(self, in_shape: tuple[int, ...], itemsize: int, padded_copies: int,
+                     accumulators: bool, row_reduction: bool, flat_indices: bool) -> list[slice]:
         N, in_size = in_shape[0], math.prod(in_shape[1:])
         padded_size = math.prod(self.padded_shape(in_shape)[1:])
         per_example = (3 + itemsize) * math.prod(self.out_shape(in_shape)[1:])
         per_example += (padded_copies if self.padded else 0) * itemsize * padded_size
-        if accumulators and len(self.residue_classes) < self.kernel_size[0] * self.kernel_size[1]:
+        if accumulators and self.overlapping:
             per_example += itemsize * padded_size
+        if flat_indices:
+            out_size = math.prod(self.out_shape(in_shape)[1:])
+            per_example += (2 + 2 * np.dtype(np.intp).itemsize) * out_size
+        if row_reduction:
+            per_example += itemsize * math.prod(self.rows_shape(self.padded_shape(in_shape))[1:])
         threads = _threads_for(N * in_size)
         step = min(batch_chunk(N, per_example * threads),  # the workspace limit
                    -(-N // threads),  # work for every thread
@@ -286,6 +359,17 @@ def _geometry(op: str, in_shape: tuple[int, ...], h_axis: int, kernel_size: Any,
     strides = kernel if stride is None else as_pair(stride, "stride", minimum=1)
     dil = as_pair(dilation, "dilation", minimum=1)
     pads = resolve_padding(padding, kernel_size=kernel, stride=strides, dilation=dil, in_hw=in_hw)
+    pads = ((int(pads[0][0]), int(pads[0][1])), (int(pads[1][0]), int(pads[1][1])))
+    return _resolved_geometry(op, in_hw, h_axis, kernel, strides, dil, pads, bool(ceil_mode))
+
+
+# A network calls the same pooling on the same image size at every step: sharing one
+# _Geometry per configuration shares its precomputed offsets, residue classes and
+# batch chunks, tens of microseconds of Python per call on small inputs.
+@lru_cache(maxsize=256)
+def _resolved_geometry(op: str, in_hw: tuple[int, int], h_axis: int, kernel: tuple[int, int],
+                       strides: tuple[int, int], dil: tuple[int, int], pads: Padding2D,
+                       ceil_mode: bool) -> _Geometry:
     out, full = [], []
     for axis, n, k, s, d, (before, after) in zip(("h", "w"), in_hw, kernel, strides, dil, pads):
         span = d * (k - 1) + 1
@@ -307,6 +391,13 @@ def _geometry(op: str, in_shape: tuple[int, ...], h_axis: int, kernel_size: Any,
         needed = (o - 1) * s + span  # padded rows read by the last window
         full.append((before, max(after, needed - n - before)))
     return _Geometry(h_axis, kernel, strides, dil, pads, (out[0], out[1]), (full[0], full[1]))
+
+
+@lru_cache(maxsize=4)  # up to 4 output-sized intp arrays of one chunk (a few MiB each)
+def _flat_starts(geom: _Geometry, padded_shape: tuple[int, ...]) -> np.ndarray:
+    """Flat index of each window's first element in a C-contiguous padded chunk (intp)."""
+    flat = np.arange(math.prod(padded_shape), dtype=np.intp).reshape(padded_shape)
+    return np.ascontiguousarray(flat[geom.offset(0, 0)])  # (n, Ho, Wo, C) or (n, C, Ho, Wo)
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -490,24 +581,36 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     def run(chunk: slice) -> None:
         _reduce_windows(np.maximum, geom.pad(x[chunk], -np.inf), y[chunk], geom)
 
-    _run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1))
+    _run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
     cache = MaxPool2dCache(x, y.copy(), data_format, geom.kernel_size, geom.stride,
                            geom.dilation, geom.padding, ceil_mode, geom)
     return y, cache
 
 
 def _reduce_windows(op: np.ufunc, xp: np.ndarray, out: np.ndarray, geom: _Geometry) -> None:
-    """``out = op.reduce`` over the window offsets: one call per offset on strided slices.
+    """``out = op.reduce`` over the window offsets, rows first, then columns.
 
     ``xp`` is a padded input chunk, ``out`` the output-shaped result (n, Ho, Wo, C) or
-    (n, C, Ho, Wo). ``np.maximum`` propagates NaN, as PyTorch's max pooling does.
+    (n, C, Ho, Wo). The window reduction is separable: fold the ``kh`` row slices
+    ``xp[:, p*dh::sh, :]`` into ``rows`` (n, Ho, Wp, C), then its ``kw`` column slices
+    into ``out``. Row slices are whole contiguous image rows (long inner loops even
+    for few channels), and it takes ``kh + kw - 2`` calls instead of ``kh*kw - 1``.
+    ``np.maximum`` propagates NaN, as PyTorch's max pooling does.
     """
-    slices = [xp[index] for _, index in geom.offsets()]  # kh*kw views shaped like out
-    if len(slices) == 1:
-        np.copyto(out, slices[0])
+    if geom.kernel_size[0] == 1:
+        rows = xp[geom.row_offset(0)]  # (n, Ho, Wp, C) view
+    else:
+        rows = np.empty(geom.rows_shape(xp.shape), dtype=xp.dtype)  # (n, Ho, Wp, C)
+        row_slices = [xp[index] for index in geom.row_offsets]
+        op(row_slices[0], row_slices[1], out=rows)
+        for s in row_slices[2:]:
+            op(rows, s, out=rows)
+    col_slices = [rows[index] for index in geom.col_offsets]  # kw views shaped like out
+    if len(col_slices) == 1:
+        np.copyto(out, col_slices[0])
         return
-    op(slices[0], slices[1], out=out)
-    for s in slices[2:]:
+    op(col_slices[0], col_slices[1], out=out)
+    for s in col_slices[2:]:
         op(out, s, out=out)
 
 
@@ -583,13 +686,17 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
     _check_cache(cache, MaxPool2dCache, "max_pool2d_backward")
     dy, dtype = _check_dy(dy, cache.output_shape, cache.dtype, "max_pool2d_backward")
     geom = cache.geometry()
-    # Windows that tile the input write every element of dx: no need to zero it first.
-    dx = (np.empty if geom.tiles(cache.input_shape) else np.zeros)(cache.input_shape, dtype=dtype)
+    # Windows that tile the input write every element of dx; otherwise each chunk
+    # zeroes its part of dx just before using it (while it is in the cache).
+    dx = np.empty(cache.input_shape, dtype=dtype)
+    tiles = geom.tiles(cache.input_shape)
 
     def run(chunk: slice) -> None:
         xp, y, g = geom.pad(cache.x[chunk], -np.inf), cache.y[chunk], dy[chunk]
         # The gradient of the padded input: dx itself, or a padded temporary.
         dxp = np.zeros(xp.shape, dtype=dtype) if geom.padded else dx[chunk]
+        if not (tiles or geom.padded):
+            dxp.fill(0)
         # A NaN window has no element equal to its output, and an all -inf window
         # would find its "maximum" in the -inf padding: both take PyTorch's rule (rare).
         if np.isnan(y).any() or (geom.padded and np.isneginf(y).any()):
@@ -598,14 +705,44 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
             for k, index in geom.offsets():
                 s = dxp[index]
                 np.add(s, g, out=s, where=argmax == k)
+        elif geom.overlapping:
+            _scatter_first_max_flat(xp, y, g, dxp, geom)
         else:
             _scatter_first_max(xp, y, g, dxp, geom)
         if geom.padded:
             dx[chunk] = geom.crop(dxp)
 
     _run_chunks(run, geom.chunks(cache.input_shape, cache.x.itemsize, padded_copies=2,
-                                 accumulators=True))
+                                 flat_indices=geom.overlapping))
     return dx
+
+
+def _scatter_first_max_flat(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.ndarray,
+                            geom: _Geometry) -> None:
+    """:func:`_scatter_first_max` for overlapping windows, through flat indices.
+
+    Overlapping windows would need, per offset, a product ``dy * hit`` and an addition
+    into a shared accumulator. Instead the same first-maximum walk only records each
+    window's offset ``k`` (``uint8`` for up to 256 offsets); ``k`` becomes the flat
+    index of the maximum in ``dxp`` (that of the window's first element plus a
+    per-offset step), and one ``np.add.at`` adds every ``dy`` there, accumulating
+    where windows share it. ``dxp`` must be C-contiguous and hold zeros.
+    """
+    # arg = the number of offsets passed before the first maximum = the sum over
+    # offsets k < last of "no maximum among offsets 0..k" (False from the first one on).
+    offsets = geom.offsets()
+    untaken = np.not_equal(xp[offsets[0][1]], y)  # (n, Ho, Wo, C): offset 0 is no maximum
+    arg = untaken.astype(_argmax_dtype(geom))  # uint8 up to 256 offsets
+    hit = np.empty(y.shape, dtype=bool)
+    for _, index in offsets[1:-1]:
+        np.equal(xp[index], y, out=hit)  # (n, Ho, Wo, C): this offset holds the max
+        np.greater(untaken, hit, out=untaken)  # bools: a > b is a and not b
+        np.add(arg, untaken.view(np.uint8), out=arg)
+    # Windows not served by offset last-1 have arg == last: the last offset, no comparison.
+    window_start, offset_step = geom.flat_indices(dxp.shape)
+    index = np.take(offset_step, arg.astype(np.intp))  # (n, Ho, Wo, C) int64
+    index += window_start
+    np.add.at(np.reshape(dxp, -1, copy=False), index.reshape(-1), dy.reshape(-1))
 
 
 def _scatter_first_max(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.ndarray,
@@ -728,7 +865,7 @@ def avg_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
         _reduce_windows(np.add, geom.pad(x[chunk], 0.0), y[chunk], geom)  # window sums
         np.divide(y[chunk], divisor, out=y[chunk])
 
-    _run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1))
+    _run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
     cache = AvgPool2dCache(tuple(x.shape), y.shape, data_format, x.dtype, geom.kernel_size,
                            geom.stride, geom.padding, ceil_mode, count_include_pad, divisor, geom)
     return y, cache
@@ -781,15 +918,22 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
                          accumulators=True)
     if geom.tiles(cache.input_shape):
         # The windows tile the input: dx, split as (N, Ho, kh, Wo, kw, C), is
-        # dy / divisor broadcast over the (kh, kw) axes, written in one call per chunk.
+        # dy / divisor broadcast over the (kh, kw) axes. Write window row 0 (broadcast
+        # over kw), then copy it to rows 1..kh-1: whole image rows, long contiguous runs
+        # even for few channels, where one broadcast over both axes copies C at a time.
         shape = list(cache.output_shape)
         shape[h_axis + 1:h_axis + 1] = [kh]  # (N, Ho, kh, Wo, C) or (N, C, Ho, kh, Wo)
         shape[h_axis + 3:h_axis + 3] = [kw]  # (N, Ho, kh, Wo, kw, C) or (N, C, Ho, kh, Wo, kw)
         dx6 = np.empty(shape, dtype=dtype)
-        expand = (slice(None),) * (h_axis + 1) + (None, slice(None), None)
+        lead = (slice(None),) * (h_axis + 1)
+        expand = lead + (slice(None), None)  # dy -> (n, Ho, Wo, 1, C) or (n, C, Ho, Wo, 1)
+        row = [lead + (p,) for p in range(kh)]  # dx6[row[p]]: like dy expanded, kw for 1
 
         def run_tiles(chunk: slice) -> None:
-            np.divide(dy[chunk][expand], cache.divisor, out=dx6[chunk])
+            dxc = dx6[chunk]
+            np.divide(dy[chunk][expand], cache.divisor, out=dxc[row[0]])
+            for p in range(1, kh):
+                np.copyto(dxc[row[p]], dxc[row[0]])
 
         _run_chunks(run_tiles, chunks)
         return dx6.reshape(cache.input_shape)
