@@ -1,0 +1,80 @@
+"""Mini-batches with seeded shuffling.
+
+A seed may be an int, a sequence of ints (e.g. ``(seed, epoch)``: NumPy mixes them
+into one independent stream per epoch, which is what makes a resumed run identical
+to an uninterrupted one) or an existing ``np.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from convblocks.functional.checks import as_int
+
+__all__ = ["batch_indices", "iterate_batches"]
+
+
+def batch_indices(n: int, batch_size: int, *, shuffle: bool = False,
+                  seed: int | Sequence[int] | np.random.Generator | None = None,
+                  drop_last: bool = False) -> Iterator[np.ndarray]:
+    """Yield the example indices of each mini-batch.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples.
+    batch_size : int
+        Examples per batch (the last one may be smaller unless ``drop_last``).
+    shuffle : bool, optional
+        Visit the examples in a random order drawn from ``seed``.
+    seed : int, sequence of int or numpy.random.Generator, optional
+        The shuffle's randomness; ``None`` draws fresh entropy (not repeatable).
+    drop_last : bool, optional
+        Skip a final batch smaller than ``batch_size``.
+
+    Yields
+    ------
+    numpy.ndarray
+        int64 indices of shape (b,), b <= batch_size.
+    """
+    n = as_int(n, "n", minimum=0)
+    batch_size = as_int(batch_size, "batch_size", minimum=1)
+    if shuffle:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        order = rng.permutation(n)
+    else:
+        order = np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]
+
+
+def iterate_batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, *,
+                    shuffle: bool = False,
+                    seed: int | Sequence[int] | np.random.Generator | None = None,
+                    drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield ``(x_batch, y_batch)`` pairs; see :func:`batch_indices`.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Examples, shape (N, ...).
+    y : numpy.ndarray or None
+        Targets, shape (N, ...), or None (then ``y_batch`` is None).
+
+    Yields
+    ------
+    (numpy.ndarray, numpy.ndarray or None)
+        Shapes (b, ...) each; copies when shuffled, views otherwise.
+    """
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"x and y must hold the same number of examples; got {len(x)} "
+                         f"and {len(y)}")
+    for idx in batch_indices(len(x), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last):
+        if not shuffle:  # contiguous range: slice (a view) instead of gathering
+            s = slice(int(idx[0]), int(idx[-1]) + 1)
+            yield x[s], (None if y is None else y[s])
+        else:
+            yield x[idx], (None if y is None else y[idx])

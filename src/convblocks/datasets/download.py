@@ -1,0 +1,92 @@
+"""Atomic, checksum-verified downloads.
+
+The file is streamed into a temporary file in the destination's directory while its
+MD5 is computed; only when the checksum matches is it flushed, fsynced and renamed
+over the destination (``os.replace`` is atomic on one file system). On any failure
+(network error, checksum mismatch, Ctrl-C) the temporary file is removed, so the
+destination is either absent, the previous file, or the complete verified file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = ["download", "md5_of_file", "DownloadError"]
+
+_CHUNK = 1 << 20
+
+
+class DownloadError(OSError):
+    """A download failed: the server could not be reached or answered with an error."""
+
+
+def md5_of_file(path: str | os.PathLike) -> str:
+    """Hex MD5 digest of a file's content."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, *, md5: str | None, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` atomically, verifying its MD5.
+
+    Parameters
+    ----------
+    url : str
+        Where to fetch from (``http://``, ``https://`` or ``file://``).
+    dest : str or os.PathLike
+        The destination file; its directory is created if needed.
+    md5 : str or None
+        Expected hex MD5 of the downloaded bytes; ``None`` skips the check (only for
+        files that have no published checksum).
+    timeout : float, optional
+        Seconds to wait for the server on connect and on each read.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    DownloadError
+        The server could not be reached or answered with an HTTP error.
+    ValueError
+        The checksum does not match (the downloaded bytes are discarded).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    for block in iter(lambda: response.read(_CHUNK), b""):
+                        digest.update(block)
+                        out.write(block)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                raise DownloadError(f"could not download {url}: {reason}") from None
+            got = digest.hexdigest()
+            if md5 is not None and got != md5.lower():
+                raise ValueError(f"checksum mismatch for {url}: MD5 {got}, expected {md5}; "
+                                 f"the download was discarded (a corrupt transfer or a "
+                                 f"changed file on the server)")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    return dest

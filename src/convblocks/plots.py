@@ -1,0 +1,201 @@
+"""Figures of a training run: curves, first-layer filters, confusion matrix, predictions.
+
+Each function writes one PNG and returns its path. Figures are drawn on
+``matplotlib.figure.Figure`` directly (the Agg canvas), never through ``pyplot``, so
+they work without a display and never change the caller's matplotlib backend.
+matplotlib is optional: without it a clear ``ImportError`` names
+``pip install 'convblocks[cli]'``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["plot_history", "plot_filters", "plot_confusion", "plot_predictions",
+           "confusion_matrix"]
+
+
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'convblocks[cli]'") from None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts ``cm[i, j]`` of examples of true class ``i`` predicted as ``j``.
+
+    Parameters
+    ----------
+    y_true, y_pred : numpy.ndarray
+        Integer labels of shape (N,) in ``0..num_classes-1``.
+    num_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 of shape (num_classes, num_classes).
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of the same length; got shapes "
+                         f"{y_true.shape} and {y_pred.shape}")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}; got {y.min()}..{y.max()}")
+    # Flattened pair index i * K + j, counted in one bincount.
+    return np.bincount(y_true * num_classes + y_pred,
+                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def plot_history(history: dict, path: str | os.PathLike) -> Path:
+    """Loss and accuracy per epoch (training and, when present, validation).
+
+    Parameters
+    ----------
+    history : dict
+        Lists per epoch under ``loss``, ``accuracy`` and optionally ``val_loss``,
+        ``val_accuracy`` (what ``Sequential.fit`` returns).
+    path : str or os.PathLike
+        The PNG to write.
+    """
+    fig = _figure(9, 3.6)
+    from matplotlib.ticker import MaxNLocator
+
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
+        for prefix, label, style in (("", "training", "o-"), ("val_", "validation", "s--")):
+            values = history.get(prefix + key)
+            if values and len(values) == len(epochs):
+                ax.plot(epochs, values, style, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_filters(weights: np.ndarray, path: str | os.PathLike, *,
+                 data_format: str = "NHWC") -> Path:
+    """The first convolution's filters as small images, one per output channel.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray
+        HWIO ``(kh, kw, C_in, C_out)`` for NHWC or OIHW ``(C_out, C_in, kh, kw)`` for
+        NCHW. One input channel is drawn in gray; three as RGB; otherwise their mean.
+    path : str or os.PathLike
+        The PNG to write.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"weights must be 4-D; got shape {w.shape}")
+    if data_format == "NCHW":
+        w = w.transpose(2, 3, 1, 0)                   # OIHW -> HWIO
+    kh, kw, c_in, c_out = w.shape
+    cols = int(np.ceil(np.sqrt(c_out)))
+    rows = int(np.ceil(c_out / cols))
+    fig = _figure(1.0 * cols + 0.5, 1.0 * rows + 0.6)
+    fig.suptitle(f"first-layer filters ({c_out} of {kh}x{kw}x{c_in})")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for k, ax in enumerate(axes):
+        ax.set_axis_off()
+        if k >= c_out:
+            continue
+        f = w[:, :, :, k]
+        f = (f - f.min()) / (np.ptp(f) or 1.0)         # each filter scaled to [0, 1]
+        if c_in == 3:
+            ax.imshow(f, interpolation="nearest")
+        else:
+            ax.imshow(f.mean(axis=2), cmap="gray", interpolation="nearest")
+    return _save(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | os.PathLike) -> Path:
+    """The confusion matrix with counts, rows = true class, columns = predicted.
+
+    Parameters
+    ----------
+    cm : numpy.ndarray
+        Counts of shape (K, K), see :func:`confusion_matrix`.
+    classes : sequence of str
+        K class names.
+    path : str or os.PathLike
+        The PNG to write.
+    """
+    cm = np.asarray(cm)
+    k = len(classes)
+    if cm.shape != (k, k):
+        raise ValueError(f"cm must be ({k}, {k}) for {k} classes; got shape {cm.shape}")
+    fig = _figure(1.0 + 0.62 * k, 0.6 + 0.55 * k)
+    ax = fig.subplots()
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = cm / np.maximum(rows, 1)
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
+                    color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = np.trace(cm) / max(cm.sum(), 1)
+    ax.set_title(f"confusion matrix (accuracy {acc:.2%})")
+    return _save(fig, path)
+
+
+def plot_predictions(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
+                     classes: Sequence[str], path: str | os.PathLike, *,
+                     cols: int = 6) -> Path:
+    """A grid of images titled with the prediction (green right, red wrong).
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        NHWC images in [0, 1], shape (n, H, W, C) with C = 1 or 3.
+    labels : numpy.ndarray
+        True labels, shape (n,).
+    probs : numpy.ndarray
+        Class probabilities, shape (n, K).
+    classes : sequence of str
+        K class names.
+    path : str or os.PathLike
+        The PNG to write.
+    """
+    n = len(images)
+    rows = int(np.ceil(n / cols))
+    fig = _figure(1.7 * cols, 1.9 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        img = np.clip(images[i], 0, 1)
+        if img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
+        else:
+            ax.imshow(img)
+        pred = int(np.argmax(probs[i]))
+        ok = pred == int(labels[i])
+        title = f"{classes[pred]} {probs[i, pred]:.0%}"
+        if not ok:
+            title += f"\n(true: {classes[int(labels[i])]})"
+        ax.set_title(title, fontsize=8, color="green" if ok else "red")
+    return _save(fig, path)

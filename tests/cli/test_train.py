@@ -1,0 +1,226 @@
+"""``convblocks train``: files written, --seed repeatability, --resume, errors; real-data smoke."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convblocks.cli import train as train_cli
+from convblocks.cli.main import main
+from convblocks.datasets.idx import write_idx
+
+REAL = Path("/usr/share/datasets/fashion-mnist")
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="Debian's dataset-fashion-mnist is not "
+                                "installed (apt-get install dataset-fashion-mnist)")
+
+
+def make_tiny_fashion(folder: Path, n_train: int = 96, n_test: int = 40) -> Path:
+    """Synthetic Fashion-MNIST-format IDX files whose classes are learnable: class k
+    lights up row band k of the image, plus noise."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(y):
+            x[i, 2 + 2 * k:4 + 2 * k, 4:24] = 250
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", y)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    return make_tiny_fashion(tmp_path_factory.mktemp("tiny") / "data")
+
+
+def tiny_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--data-dir", str(data), "--out", str(out), "--width", "4",
+            "--batch-size", "16", "--val-size", "16", "--epochs", "3", "--quiet", *extra]
+
+
+def params_of(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files if k.startswith(("param/", "buffer/", "optim/"))}
+
+
+def test_writes_model_metrics_and_plots(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_args(tiny_data, out)) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"model.npz", "checkpoint.npz", "metrics.json", "curves.png", "filters.png",
+            "confusion.png", "predictions.png"} <= names
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_train"] == 80 and m["n_val"] == 16 and m["n_test"] == 40
+    assert len(m["history"]["loss"]) == 3 and len(m["history"]["val_accuracy"]) == 3
+    assert m["options"]["seed"] == 0 and m["options"]["width"] == 4
+    assert sum(r["support"] for r in m["per_class"]) == 40
+    assert np.trace(np.array(m["confusion_matrix"])) / 40 == pytest.approx(m["test_accuracy"])
+    assert m["wall_time_s"] > 0 and m["images_per_s"] > 0
+    text = capsys.readouterr().out
+    assert "test accuracy" in text and "T-shirt/top" in text and "precision" in text
+    # The saved model reproduces the reported accuracy.
+    from convblocks import load_model
+    from convblocks.datasets import load_fashion_mnist
+    model = load_model(out / "model.npz")
+    _, (xt, yt) = load_fashion_mnist(tiny_data)
+    acc = np.mean(model.predict(xt).argmax(1) == yt)
+    assert acc == pytest.approx(m["test_accuracy"])
+    assert model.extra["classes"][0] == "T-shirt/top"
+
+
+def test_seed_is_bit_for_bit_repeatable(tiny_data, tmp_path):
+    for run in ("a", "b", "c"):
+        seed = "7" if run != "c" else "8"
+        assert main(tiny_args(tiny_data, tmp_path / run, "--seed", seed, "--no-plots")) == 0
+    a, b, c = (params_of(tmp_path / r / "model.npz") for r in "abc")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert any(not np.array_equal(a[k], c[k]) for k in a if k.startswith("param/"))
+    ha, hb = (json.loads((tmp_path / r / "metrics.json").read_text())["history"] for r in "ab")
+    assert ha["loss"] == hb["loss"] and ha["val_loss"] == hb["val_loss"]
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tiny_data, tmp_path, monkeypatch, capsys):
+    assert main(tiny_args(tiny_data, tmp_path / "full", "--no-plots")) == 0
+
+    original = train_cli.ProgressBar.on_epoch_begin
+
+    def ctrl_c_in_epoch_2(self, epoch, logs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(train_cli.ProgressBar, "on_epoch_begin", ctrl_c_in_epoch_2)
+    assert main(tiny_args(tiny_data, tmp_path / "cut", "--no-plots")) == 130
+    err = capsys.readouterr().err
+    assert "after epoch 1 of 3" in err and f"--resume {tmp_path / 'cut'}" in err
+    assert not (tmp_path / "cut" / "model.npz").exists()
+    monkeypatch.setattr(train_cli.ProgressBar, "on_epoch_begin", original)
+
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet", "--no-plots"]) == 0
+    assert "resuming after epoch 1 of 3" in capsys.readouterr().out
+    full, resumed = params_of(tmp_path / "full" / "model.npz"), params_of(tmp_path / "cut" / "model.npz")
+    assert full.keys() == resumed.keys()
+    for k in full:
+        np.testing.assert_array_equal(full[k], resumed[k], err_msg=k)
+    hf, hr = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("full", "cut"))
+    assert hf["history"]["loss"] == hr["history"]["loss"]
+    assert hf["test_accuracy"] == hr["test_accuracy"] and hr["resumed_from_epoch"] == 1
+
+
+def test_resume_rejects_new_options_and_missing_checkpoint(tiny_data, tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--lr", "0.1"]) == 2
+    assert "drop --lr" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "no checkpoint.npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--limit", "90", "--val-size", "16"], "--limit 90 plus --val-size 16 exceed the 96"),
+    (["--val-size", "96"], "--val-size 96 must be smaller than the 96"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--lr", "-1"], "--lr must be > 0"),
+])
+def test_bad_options(tiny_data, tmp_path, capsys, argv, message):
+    assert main([*tiny_args(tiny_data, tmp_path / "x"), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data_is_a_message_not_a_traceback(tmp_path, capsys):
+    assert main(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "were not found" in err and str(tmp_path) in err
+
+
+def test_missing_optional_dependency(tiny_data, tmp_path, monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    assert main(tiny_args(tiny_data, tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib" in err and "pip install 'convblocks[cli]'" in err
+
+
+def test_nchw_run(tiny_data, tmp_path):
+    assert main(tiny_args(tiny_data, tmp_path / "n", "--data-format", "NCHW", "--epochs", "1",
+                                 "--no-plots")) == 0
+    from convblocks import load_model
+    assert tuple(load_model(tmp_path / "n" / "model.npz").input_shape) == (1, 28, 28)
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_train_bench_small():
+    pytest.importorskip("torch")
+    from convblocks.bench.train import format_train_report, run_train_bench
+    r = run_train_bench(batches=2, batch_size=8, seed=0, repeats=1)
+    assert r["ours_s"] > 0 and r["torch_s"] > 0
+    assert r["ratio"] == pytest.approx(r["ours_s"] / r["torch_s"])
+    json.dumps(r)
+    assert "ours / PyTorch" in format_train_report(r)
+
+
+@pytest.mark.slow
+@needs_real
+def test_real_smoke_limit_2000(tmp_path):
+    out = tmp_path / "smoke"
+    assert main(["train", "--limit", "2000", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_train"] == 2000 and m["n_test"] == 10000 and m["n_val"] == 5000
+    assert m["test_accuracy"] > 0.6
+    for name in ("model.npz", "checkpoint.npz", "curves.png", "filters.png", "confusion.png",
+                 "predictions.png"):
+        assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+@needs_real
+def test_real_5000_images_above_80_percent(tmp_path):
+    """The CI check: two short epochs on 5,000 real images beat 80% test accuracy
+    (measured 82.9%; one epoch at batch 64 gives only ~78%)."""
+    out = tmp_path / "ci"
+    assert main(["train", "--limit", "5000", "--epochs", "2", "--batch-size", "32",
+                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.80
+
+
+def test_threads_option_limits_blas(tiny_data, tmp_path, capsys, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real_load = train_cli.load_data
+
+    def spy(opts):  # runs inside the run's thread limit
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                    if i["user_api"] == "blas")
+        return real_load(opts)
+
+    monkeypatch.setattr(train_cli, "load_data", spy)
+    assert main(tiny_args(tiny_data, tmp_path / "t", "--threads", "1", "--epochs", "1",
+                          "--no-plots")) == 0
+    assert "1 BLAS thread;" in capsys.readouterr().out
+    assert seen and set(seen) == {1}
+    assert json.loads((tmp_path / "t" / "metrics.json").read_text())["options"]["threads"] == 1
+
+
+def test_signs_run(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("test", 12)):
+        with h5py.File(tmp_path / f"{split}_signs.h5", "w") as f:
+            f[f"{split}_set_x"] = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+            f[f"{split}_set_y"] = rng.integers(0, 6, n)
+            f["list_classes"] = np.arange(6)
+    out = tmp_path / "out"
+    assert main(["train", "--dataset", "signs", "--data-dir", str(tmp_path), "--out", str(out),
+                 "--width", "2", "--batch-size", "8", "--val-size", "8", "--epochs", "1",
+                 "--quiet", "--no-plots"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_train"] == 32 and m["n_test"] == 12 and len(m["per_class"]) == 6
+    from convblocks import load_model
+    assert tuple(load_model(out / "model.npz").input_shape) == (64, 64, 3)

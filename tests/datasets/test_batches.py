@@ -1,0 +1,42 @@
+"""The seeded batch iterator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convblocks.datasets import batch_indices, iterate_batches
+
+
+def test_unshuffled_covers_in_order_with_short_last_batch():
+    batches = list(batch_indices(10, 4))
+    assert [b.tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [len(b) for b in batch_indices(10, 4, drop_last=True)] == [4, 4]
+
+
+def test_shuffle_is_a_permutation_and_repeatable():
+    a = np.concatenate(list(batch_indices(103, 16, shuffle=True, seed=(7, 2))))
+    b = np.concatenate(list(batch_indices(103, 16, shuffle=True, seed=(7, 2))))
+    c = np.concatenate(list(batch_indices(103, 16, shuffle=True, seed=(7, 3))))
+    assert sorted(a.tolist()) == list(range(103))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    np.testing.assert_array_equal(a, np.random.default_rng([7, 2]).permutation(103))
+
+
+def test_iterate_batches_pairs_match():
+    x = np.arange(20).reshape(10, 2)
+    y = np.arange(10) * 10
+    for xb, yb in iterate_batches(x, y, 3, shuffle=True, seed=1):
+        np.testing.assert_array_equal(xb[:, 0] // 2 * 10, yb)
+    views = list(iterate_batches(x, None, 4))
+    assert views[0][1] is None and np.shares_memory(views[0][0], x)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        list(batch_indices(5, 0))
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        list(batch_indices(5, 2.0))
+    with pytest.raises(ValueError, match="same number of examples; got 3 and 2"):
+        list(iterate_batches(np.zeros(3), np.zeros(2), 2))

@@ -1,0 +1,52 @@
+"""SIGNS from small .h5 files of the course's structure."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from convblocks.datasets import load_signs
+
+h5py = pytest.importorskip("h5py")
+
+
+def _write(folder, n_train=5, n_test=3, *, drop=None):
+    rng = np.random.default_rng(0)
+    data = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        x = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+        y = rng.integers(0, 6, n, dtype=np.int64)
+        with h5py.File(folder / f"{split}_signs.h5", "w") as f:
+            for key, value in ((f"{split}_set_x", x), (f"{split}_set_y", y),
+                               ("list_classes", np.arange(6))):
+                if key != drop:
+                    f[key] = value
+        data[split] = (x, y)
+    return data
+
+
+def test_load_signs(tmp_path):
+    data = _write(tmp_path)
+    (x, y), (xt, yt) = load_signs(tmp_path)
+    assert x.shape == (5, 64, 64, 3) and x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, data["train"][0] / np.float32(255))
+    np.testing.assert_array_equal(yt, data["test"][1])
+
+
+def test_missing_key(tmp_path):
+    _write(tmp_path, drop="train_set_y")
+    with pytest.raises(ValueError, match="missing dataset.*train_set_y"):
+        load_signs(tmp_path)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_signs.h5 and test_signs.h5"):
+        load_signs(tmp_path)
+
+
+def test_missing_h5py_names_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(ImportError, match=r"pip install 'convblocks\[cli\]'"):
+        load_signs(tmp_path)
