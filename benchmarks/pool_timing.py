@@ -4,8 +4,11 @@ Run with
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/pool_timing.py``.
 Torch runs on ``--threads`` threads (default 2, as do our kernels) on the same data,
 both in NCHW-contiguous and channels_last memory; calls are interleaved and the median
-(and the minimum) of ``--repeats`` rounds is reported. On a machine shared with other
-work, ``--clock cpu --threads 1`` compares CPU time, which other processes disturb less.
+(and the minimum) of ``--repeats`` rounds is reported. Every sample is preceded by a
+``--pause`` (0.15 s, as in ``convblocks bench``): PyTorch's OpenMP workers busy-wait for
+a few milliseconds after each call and would otherwise take a core from whatever is
+timed next. On a machine shared with other work, ``--clock cpu --threads 1`` compares
+CPU time, which other processes disturb less.
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ def clock(fn, inner):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--pause", type=float, default=0.15,
+                    help="seconds to sleep before every sample (lets torch's threads go idle)")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=2, help="threads for torch and for ours")
     ap.add_argument("--cases", default="max2,avg2,max3", help="comma-separated: max2, avg2, max3")
@@ -100,6 +105,7 @@ def main() -> None:
                 times = [[], [], []]
                 for _ in range(args.repeats):
                     for i, fn in enumerate(fns):
+                        time.sleep(args.pause)
                         times[i].append(clock(fn, inner))
                 med = [float(np.median(t)) * 1e3 for t in times]
                 low = [float(np.min(t)) * 1e3 for t in times]

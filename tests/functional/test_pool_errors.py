@@ -17,6 +17,7 @@ from convblocks.functional import (avg_pool2d, avg_pool2d_backward, global_avg_p
                                    global_max_pool2d_backward, max_pool2d, max_pool2d_backward,
                                    set_workspace_limit)
 from convblocks import loops
+from convblocks.functional import pool
 from convblocks.functional.pool import get_num_threads, set_num_threads
 
 POOLS = [(max_pool2d, max_pool2d_backward), (avg_pool2d, avg_pool2d_backward)]
@@ -433,3 +434,31 @@ def test_non_contiguous_x_and_dy_give_the_contiguous_results(rng, fwd, bwd, kwar
     y, cache = fwd(x_view, **kwargs)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(bwd(dy_view, cache), dx_ref)
+
+
+@pytest.mark.parametrize("inputs", ["distinct", "ties", "ties in one example", "nan", "inf"])
+def test_tiled_max_backward_fast_path_matches_the_literal_loops(rng, monkeypatch, inputs):
+    """Windows that tile an NHWC input with >= 32 channels take a one-comparison fast
+    path that must keep only the first maximum of a tied window, and step aside for
+    NaN or infinite outputs; the batch is split into one-example chunks so that chunks
+    with and without ties meet in one call."""
+    monkeypatch.setattr(pool, "_CACHE_BLOCK", 1)  # one example per chunk
+    x = rng.standard_normal((3, 6, 8, 32))
+    if inputs == "ties":
+        x = np.maximum(rng.integers(-3, 3, size=x.shape), 0).astype(np.float64)
+    elif inputs == "ties in one example":
+        x[1, :2, :2, 5] = 7.0  # one 2x2 window, all four elements equal
+    elif inputs == "nan":
+        x[2, 3, 4, 0] = np.nan
+    elif inputs == "inf":
+        x[0, 0, 0, :] = np.inf
+    y, cache = max_pool2d(x, 2)
+    dy = rng.standard_normal(y.shape)
+    dx = max_pool2d_backward(dy, cache)
+    if inputs == "nan":  # PyTorch's rule: the window's gradient goes to its NaN
+        expected = max_pool2d_backward(dy, max_pool2d(np.where(np.isnan(x), np.inf, x), 2)[1])
+        np.testing.assert_array_equal(dx, expected)
+        return
+    y_ref, cache_ref = loops.pool_forward(x, {"f": 2, "stride": 2}, "max")
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(dx, loops.pool_backward(dy, cache_ref, "max"))

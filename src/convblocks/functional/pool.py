@@ -18,6 +18,7 @@ order, and sends ``dy`` back through them.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import threading
@@ -58,16 +59,52 @@ _num_threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffi
 # input fits in a core's cache is read from memory once. Smaller chunks would cost
 # more in per-call overhead than they save.
 _CACHE_BLOCK = 2 << 20
-_MIN_ELEMENTS_PER_THREAD = 1 << 18  # below this, handing work to a thread costs more than it saves
+_MIN_ELEMENTS_PER_THREAD = 1 << 17  # below this, handing work to a thread costs more than it saves
 _executor: ThreadPoolExecutor | None = None
 _executor_workers = 0
 _executor_lock = threading.Lock()
 
+# After the machine has been idle for a while, Linux tends to wake a worker on the CPU
+# of the thread that woke it: both share one CPU and the "parallel" chunks run one
+# after the other (measured here: no speed-up for tens of milliseconds after a 0.15 s
+# pause). So the workers are kept off the calling thread's current CPU; the check is a
+# vDSO call (~0.2 us) and the affinity changes only when the caller has moved.
+try:
+    _sched_getcpu = ctypes.CDLL(None).sched_getcpu if hasattr(os, "sched_setaffinity") else None
+except (OSError, AttributeError, TypeError):  # not Linux/glibc: leave placement to the OS
+    _sched_getcpu = None
+_worker_tids: list[int] = []  # native ids of the current pool's workers
+_placed: tuple[int, int] | None = None  # (caller's CPU, workers) at the last placement
+
+
+def _register_worker() -> None:
+    _worker_tids.append(threading.get_native_id())
+
+
+def _keep_workers_off_this_cpu() -> None:
+    global _placed
+    if _sched_getcpu is None:
+        return
+    cpu = _sched_getcpu()
+    if (cpu, len(_worker_tids)) == _placed:
+        return
+    _placed = (cpu, len(_worker_tids))
+    others = os.sched_getaffinity(0) - {cpu}
+    if not others:  # the caller may run on one CPU only: nothing to separate
+        return
+    for tid in list(_worker_tids):
+        try:
+            os.sched_setaffinity(tid, others)
+        except OSError:  # a worker that has just exited
+            pass
+
 
 def _forget_executor() -> None:
     """A forked child has none of its parent's threads: start a fresh pool on demand."""
-    global _executor, _executor_workers, _executor_lock
+    global _executor, _executor_workers, _executor_lock, _placed
     _executor, _executor_workers, _executor_lock = None, 0, threading.Lock()
+    _worker_tids.clear()
+    _placed = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -92,21 +129,42 @@ def _threads_for(n_elements: int) -> int:
 
 
 def _run_chunks(fn: Callable[[slice], None], chunks: list[slice]) -> None:
-    """``fn(chunk)`` for every batch chunk, on up to ``get_num_threads()`` threads."""
+    """``fn(chunk)`` for every batch chunk, on up to ``get_num_threads()`` threads.
+
+    The calling thread works too instead of waiting idle (``t`` threads cost ``t - 1``
+    hand-offs, tens of microseconds each), and every thread takes the next chunk not
+    yet taken, so a thread that starts late (a worker slow to wake, a core busy with
+    something else) does fewer chunks instead of holding up the call.
+    """
     global _executor, _executor_workers
-    if len(chunks) == 1 or _num_threads == 1:
+    threads = min(_num_threads, len(chunks))
+    if threads == 1:
         for chunk in chunks:
             fn(chunk)
         return
     with _executor_lock:
-        if _executor is None or _executor_workers < _num_threads:
+        if _executor is None or _executor_workers < threads - 1:
             if _executor is not None:
                 _executor.shutdown(wait=False)
-            _executor = ThreadPoolExecutor(_num_threads, thread_name_prefix="convblocks-pool")
-            _executor_workers = _num_threads
+            _worker_tids.clear()
+            _executor = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="convblocks-pool",
+                                           initializer=_register_worker)
+            _executor_workers = _num_threads - 1
         executor = _executor
-    for _ in executor.map(fn, chunks):  # re-raises the first exception
-        pass
+        _keep_workers_off_this_cpu()
+
+    pending = iter(chunks)  # shared: next() on a list iterator is atomic under the GIL
+
+    def drain() -> None:
+        for chunk in pending:
+            fn(chunk)
+
+    futures = [executor.submit(drain) for _ in range(threads - 1)]
+    try:
+        drain()
+    finally:
+        for future in futures:
+            future.result()  # re-raises a worker's exception
 
 
 # --------------------------------------------------------------------------- geometry
@@ -348,6 +406,11 @@ class _Geometry:
         step = min(batch_chunk(N, per_example * threads),  # the workspace limit
                    -(-N // threads),  # work for every thread
                    max(1, _CACHE_BLOCK // (in_size * itemsize)))  # passes that hit the cache
+        # Equal chunks, a multiple of the thread count of them: 16 examples in steps of
+        # 5 would leave one thread 10 examples and the other 6; 4 chunks of 4 balance.
+        count = -(-N // step)
+        count = min(N, -(-count // threads) * threads)
+        step = -(-N // count)
         return [slice(n0, min(n0 + step, N)) for n0 in range(0, N, step)]
 
 
@@ -692,14 +755,21 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
     tiles = geom.tiles(cache.input_shape)
 
     def run(chunk: slice) -> None:
-        xp, y, g = geom.pad(cache.x[chunk], -np.inf), cache.y[chunk], dy[chunk]
+        y, g = cache.y[chunk], dy[chunk]
+        # A NaN window has no element equal to its output, and an all -inf window
+        # would find its "maximum" in the -inf padding: both take PyTorch's rule (rare).
+        # One sum detects both (and, harmlessly, +inf or overflow): no mask pass.
+        special = not np.isfinite(np.add.reduce(y, axis=None))
+        if tiles and geom.h_axis == 1 and y.shape[3] >= 32 and not special:
+            # With fewer channels the broadcast's C-long inner loops lose to the walk.
+            _scatter_tiled_max(cache.x[chunk], y, g, dx[chunk], geom)
+            return
+        xp = geom.pad(cache.x[chunk], -np.inf)
         # The gradient of the padded input: dx itself, or a padded temporary.
         dxp = np.zeros(xp.shape, dtype=dtype) if geom.padded else dx[chunk]
         if not (tiles or geom.padded):
             dxp.fill(0)
-        # A NaN window has no element equal to its output, and an all -inf window
-        # would find its "maximum" in the -inf padding: both take PyTorch's rule (rare).
-        if np.isnan(y).any() or (geom.padded and np.isneginf(y).any()):
+        if special and (np.isnan(y).any() or (geom.padded and np.isneginf(y).any())):
             dxp.fill(0)
             argmax = _window_argmax(xp, y, geom)
             for k, index in geom.offsets():
@@ -715,6 +785,32 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
     _run_chunks(run, geom.chunks(cache.input_shape, cache.x.itemsize, padded_copies=2,
                                  flat_indices=geom.overlapping))
     return dx
+
+
+def _scatter_tiled_max(x: np.ndarray, y: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+                       geom: _Geometry) -> None:
+    """Max backward for NHWC windows that tile the input (``y`` free of NaN).
+
+    ``x``/``dx`` (n, H, W, C) viewed as (n, Ho, kh, Wo, kw, C) hold every window whole,
+    so ONE comparison with ``y`` broadcast over (kh, kw) marks the maxima and ONE
+    product ``dy * mask`` writes all of ``dx``: two passes instead of four calls per
+    offset. Every window holds at least one maximum, so if the marks number one per
+    window there is no tie; otherwise (common after a ReLU: all-zero windows) the
+    boolean marks alone walk the window in row-major order, keeping each first one.
+    """
+    (kh, kw), (Ho, Wo) = geom.kernel_size, geom.out_hw
+    n, C = y.shape[0], y.shape[3]
+    split = (n, Ho, kh, Wo, kw, C)
+    expand = (slice(None), slice(None), None, slice(None), None)  # (n, Ho, 1, Wo, 1, C)
+    hit = np.equal(x.reshape(split), y[expand])  # (n, Ho, kh, Wo, kw, C)
+    if np.count_nonzero(hit) != y.size:
+        taken = hit[:, :, 0, :, 0].copy()  # (n, Ho, Wo, C): windows whose maximum came
+        for k in range(1, kh * kw):
+            p, q = divmod(k, kw)
+            mark = hit[:, :, p, :, q]  # (n, Ho, Wo, C) view
+            np.greater(mark, taken, out=mark)  # ... a maximum, and no earlier one (a and not b)
+            np.logical_or(taken, mark, out=taken)
+    np.multiply(dy[expand], hit, out=dx.reshape(split))  # dx is C-contiguous: a view
 
 
 def _scatter_first_max_flat(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.ndarray,
@@ -918,22 +1014,19 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
                          accumulators=True)
     if geom.tiles(cache.input_shape):
         # The windows tile the input: dx, split as (N, Ho, kh, Wo, kw, C), is
-        # dy / divisor broadcast over the (kh, kw) axes. Write window row 0 (broadcast
-        # over kw), then copy it to rows 1..kh-1: whole image rows, long contiguous runs
-        # even for few channels, where one broadcast over both axes copies C at a time.
+        # dy / divisor broadcast over the (kh, kw) axes: one division of dy, then one
+        # broadcasting copy (NumPy copies broadcast runs about twice as fast as it
+        # divides into them, and it is one pass over dx).
         shape = list(cache.output_shape)
         shape[h_axis + 1:h_axis + 1] = [kh]  # (N, Ho, kh, Wo, C) or (N, C, Ho, kh, Wo)
         shape[h_axis + 3:h_axis + 3] = [kw]  # (N, Ho, kh, Wo, kw, C) or (N, C, Ho, kh, Wo, kw)
         dx6 = np.empty(shape, dtype=dtype)
         lead = (slice(None),) * (h_axis + 1)
-        expand = lead + (slice(None), None)  # dy -> (n, Ho, Wo, 1, C) or (n, C, Ho, Wo, 1)
-        row = [lead + (p,) for p in range(kh)]  # dx6[row[p]]: like dy expanded, kw for 1
+        expand = lead + (None, slice(None), None)  # (n, Ho, 1, Wo, 1, C) or (n, C, Ho, 1, Wo, 1)
 
         def run_tiles(chunk: slice) -> None:
-            dxc = dx6[chunk]
-            np.divide(dy[chunk][expand], cache.divisor, out=dxc[row[0]])
-            for p in range(1, kh):
-                np.copyto(dxc[row[p]], dxc[row[0]])
+            share = np.divide(dy[chunk], cache.divisor, dtype=dtype)  # (n, Ho, Wo, C)
+            np.copyto(dx6[chunk], share[expand])
 
         _run_chunks(run_tiles, chunks)
         return dx6.reshape(cache.input_shape)
