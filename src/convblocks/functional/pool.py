@@ -759,7 +759,8 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
         # A NaN window has no element equal to its output, and an all -inf window
         # would find its "maximum" in the -inf padding: both take PyTorch's rule (rare).
         # One sum detects both (and, harmlessly, +inf or overflow): no mask pass.
-        special = not np.isfinite(np.add.reduce(y, axis=None))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, overflow: no warning
+            special = not np.isfinite(np.add.reduce(y, axis=None))
         if tiles and geom.h_axis == 1 and y.shape[3] >= 32 and not special:
             # With fewer channels the broadcast's C-long inner loops lose to the walk.
             _scatter_tiled_max(cache.x[chunk], y, g, dx[chunk], geom)
