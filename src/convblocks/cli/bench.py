@@ -14,37 +14,19 @@ import shlex
 import sys
 from typing import Any
 
+from convblocks.cli.argtypes import non_negative_seconds, positive_int
+
 HELP = "time convolution and pooling (and optionally training) against PyTorch"
 
 _DEFAULT_REPEATS, _QUICK_REPEATS = 7, 3
 _DEFAULT_GEMM_REPEATS, _QUICK_GEMM_REPEATS = 5, 3
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0; got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cases", metavar="LIST",
                         help="comma-separated case ids (a-e, b.max2, ...), groups (all, conv, "
                              "pool, none) or patterns ('d*'); default all, or none with --train")
-    parser.add_argument("--repeats", type=_positive_int, metavar="N",
+    parser.add_argument("--repeats", type=positive_int, metavar="N",
                         help=f"timed samples per measurement (default {_DEFAULT_REPEATS}, "
                              f"{_QUICK_REPEATS} with --quick)")
     parser.add_argument("--quick", action="store_true",
@@ -53,12 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the results (default bench-results/bench-<UTC time>.json)")
     parser.add_argument("--no-torch", action="store_true",
                         help="time ours only (no ratios; targets show N/A)")
-    parser.add_argument("--threads", type=_positive_int, metavar="N",
+    parser.add_argument("--threads", type=positive_int, metavar="N",
                         help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS "
                              "thread count, i.e. the cores)")
-    parser.add_argument("--pause", type=_non_negative_float, default=0.15, metavar="S",
+    parser.add_argument("--pause", type=non_negative_seconds, default=0.15, metavar="S",
                         help="seconds to sleep before each timed sample (default 0.15)")
-    parser.add_argument("--gemm-size", type=_positive_int, default=2048, metavar="N",
+    parser.add_argument("--gemm-size", type=positive_int, default=2048, metavar="N",
                         help="matrix size of the float32 GEMM peak measurement (default 2048)")
     parser.add_argument("--no-reexec", action="store_true",
                         help="do not re-run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE when set")
@@ -66,9 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--train", action="store_true",
                        help="also time one epoch of the CNN training, ours vs PyTorch "
                             "(alone unless --cases is given)")
-    train.add_argument("--batches", type=_positive_int, default=50, metavar="N",
+    train.add_argument("--batches", type=positive_int, default=50, metavar="N",
                        help="mini-batches per timed epoch (default 50)")
-    train.add_argument("--batch-size", type=_positive_int, metavar="N",
+    train.add_argument("--batch-size", type=positive_int, metavar="N",
                        help="mini-batch size (default: the training module's)")
 
 

@@ -13,39 +13,9 @@ import argparse
 import json
 import sys
 
+from convblocks.cli.argtypes import byte_size, positive_int, positive_seconds
+
 HELP = "grade learners' own eight functions (.py, .ipynb or a directory of them)"
-
-
-def _memory(text: str) -> int:
-    """'2G', '512M', '0' (no limit) or a number of bytes -> bytes."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
-    try:
-        if text and text[-1] in units:
-            value = int(float(text[:-1]) * units[text[-1]])
-        else:
-            value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--memory expects a size such as 2G or 512M; got {text!r}") from None
-    if value != 0 and value < 256 << 20:
-        raise argparse.ArgumentTypeError(f"--memory must be 0 (no limit) or at least 256M; got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--timeout expects seconds > 0; got {text!r}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"--jobs expects a whole number >= 1; got {text!r}")
-    return int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation layout of the learner's code (default: NHWC)")
     parser.add_argument("--weights", default="HWIO", type=str.upper, choices=("HWIO", "OIHW", "IOHW"),
                         help="filter layout; the bias has the same rank (default: HWIO)")
-    parser.add_argument("--timeout", type=_positive, default=10.0,
+    parser.add_argument("--timeout", type=positive_seconds, default=10.0,
                         help="seconds per statement while loading and per call (default: 10)")
-    parser.add_argument("--memory", type=_memory, default=2 << 30,
+    parser.add_argument("--memory", type=byte_size, default=2 << 30,
                         help="address-space limit of the learner's process (default: 2G; 0: none)")
-    parser.add_argument("--jobs", type=_jobs, default=2, help="files graded at once (default: 2)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="files graded at once (default: 2)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead")
     parser.add_argument("--no-color", action="store_true", help="plain output (also: NO_COLOR)")
 
