@@ -15,13 +15,13 @@ its backward is the convolution's forward plus the weight-gradient kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .checks import as_float_array, as_int, as_pair, check_data_format, check_ndim, result_dtype, shape_str
-from .gemm_conv import conv_forward, conv_input_grad, conv_weight_grad
+from .gemm_conv import conv_forward, conv_forward_keep_columns, conv_input_grad, conv_weight_grad
 from .padding import Padding2D, output_size, resolve_padding, same_padding_1d
 
 __all__ = ["conv2d", "conv2d_backward", "conv2d_cache", "Conv2dCache",
@@ -50,6 +50,10 @@ class Conv2dCache:
         The caller's layout; gradients are returned in it.
     out_shape : tuple of int
         Shape of ``y`` (and so of ``dy``) in the caller's layout.
+    columns : ndarray, shape (N*Ho*Wo, kh*kw*C_in), or None
+        The forward's im2col matrix of ``x``, kept when it is small (the whole batch
+        in one block, ``groups == 1``) so that the weight gradient reuses it; None
+        from :func:`conv2d_cache` or for larger inputs.
     """
 
     x: np.ndarray
@@ -61,6 +65,7 @@ class Conv2dCache:
     groups: int
     data_format: str
     out_shape: tuple[int, int, int, int]
+    columns: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -243,8 +248,10 @@ def conv2d(x: Any, w: Any, b: Any = None, *, stride: Any = 1, padding: Any = 0, 
     """
     cache, b = _prepare_conv2d(x, w, b, stride, padding, dilation, groups, data_format)
     Ho, Wo = _out_hw(cache)
-    y = conv_forward(cache.x, cache.w, padding=cache.padding, stride=cache.stride,
-                     dilation=cache.dilation, groups=cache.groups, out_hw=(Ho, Wo))
+    y, columns = conv_forward_keep_columns(cache.x, cache.w, padding=cache.padding, stride=cache.stride,
+                                           dilation=cache.dilation, groups=cache.groups, out_hw=(Ho, Wo))
+    if columns is not None:
+        cache = replace(cache, columns=columns)
     if b is not None:
         y += b  # (N, Ho, Wo, C_out) + (C_out,)
     return _from_nhwc(y, cache.data_format), cache
@@ -288,7 +295,7 @@ def conv2d_backward(dy: Any, cache: Conv2dCache, *, compute_dx: bool = True
     dy = _to_nhwc(_check_dy(dy, cache, compute_dx, Conv2dCache, "conv2d"), cache.data_format)
     kh, kw = cache.w.shape[:2]
     dw = conv_weight_grad(cache.x, dy, kernel_size=(kh, kw), padding=cache.padding, stride=cache.stride,
-                          dilation=cache.dilation, groups=cache.groups)
+                          dilation=cache.dilation, groups=cache.groups, columns=cache.columns)
     db = dy.sum(axis=(0, 1, 2)) if cache.has_bias else None
     dx = None
     if compute_dx:
