@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..datasets.batches import iterate_batches
 from ..functional.checks import as_float_array, as_int, shape_str
 from .base import Layer, layer_from_config
 from .losses import Loss, softmax
@@ -305,22 +306,19 @@ class Sequential:
         try:
             for epoch in range(initial_epoch, epochs):
                 shuffle_seq, dropout_seq = np.random.SeedSequence([seed, epoch]).spawn(2)
-                order = (np.random.default_rng(shuffle_seq).permutation(n) if shuffle else None)
+                batches = iterate_batches(x, y, batch_size, shuffle=shuffle,
+                                          seed=np.random.default_rng(shuffle_seq))
                 dropout_rng = np.random.default_rng(dropout_seq)
                 for layer in stochastic:
                     layer.rng = dropout_rng
                 _call(callbacks, "on_epoch_begin", epoch, {})
                 start = time.perf_counter()
                 seen, loss_sum, correct_sum = 0, 0.0, 0
-                for b in range(n_batches):
-                    lo, hi = b * batch_size, min((b + 1) * batch_size, n)
-                    if order is None:
-                        xb, yb = x[lo:hi], y[lo:hi]
-                    else:
-                        idx = order[lo:hi]
-                        xb, yb = x[idx], y[idx]
+                for b, (xb, yb) in enumerate(batches):
+                    if b == n_batches:  # steps_per_epoch reached
+                        break
                     loss, correct = self.train_step(xb, yb)
-                    m = hi - lo
+                    m = len(xb)
                     seen += m
                     loss_sum += loss * m
                     correct_sum += correct
