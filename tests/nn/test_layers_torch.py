@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from convblocks import gradcheck, nn
+from convblocks.functional import set_num_threads
 
 from ._helpers import (assert_close, hwio_to_oihw, nchw_to_nhwc, nhwc_to_nchw, run_layer, t,
                        torch)
@@ -207,13 +208,23 @@ def test_dense_gradcheck(rng):
     assert res.max_rel_error < 1e-6, res
 
 
+@pytest.fixture
+def two_engine_threads():
+    """The engine's thread pool at 2 threads, whatever the machine's cores."""
+    previous = set_num_threads(2)
+    yield
+    set_num_threads(previous)
+
+
 # ------------------------------------------------------------------ activations
-@pytest.mark.parametrize("layer,ref", [
-    (nn.ReLU(), F.relu),
-    (nn.LeakyReLU(0.2), lambda a: F.leaky_relu(a, 0.2)),
+@pytest.mark.parametrize("make,ref", [
+    (nn.ReLU, F.relu),
+    (lambda: nn.LeakyReLU(0.2), lambda a: F.leaky_relu(a, 0.2)),
 ])
-def test_activations_match_torch(layer, ref, rng):
-    x = rng.standard_normal((3, 4, 5, 2))
+@pytest.mark.parametrize("shape", [(3, 4, 5, 2), (8, 24, 24, 64)])  # the 2nd: chunks on 2 threads
+def test_activations_match_torch(make, ref, shape, rng, two_engine_threads):
+    layer = make()
+    x = rng.standard_normal(shape)
     x[0, 0, 0, 0] = 0.0  # the kink: both give gradient 0 (ReLU) or the slope (LeakyReLU)
     y, dy, dx, _ = run_layer(layer, x)
     tx = t(x, True)
@@ -245,10 +256,12 @@ def test_dropout_keeps_float32(rng):
 
 
 # -------------------------------------------------------------------- BatchNorm
+# "chunked": 2.4 MB in float64, split into cache-sized chunks spread over two threads
+@pytest.mark.parametrize("size", ["small", "chunked"])
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
-def test_batchnorm_train_and_eval_match_torch(data_format, rng):
-    c = 3
-    shape = (4, 5, 6, c) if data_format == "NHWC" else (4, c, 5, 6)
+def test_batchnorm_train_and_eval_match_torch(data_format, size, rng, two_engine_threads):
+    c, (n, h, w) = (3, (4, 5, 6)) if size == "small" else (64, (8, 24, 24))
+    shape = (n, h, w, c) if data_format == "NHWC" else (n, c, h, w)
     layer = nn.BatchNorm2D(momentum=0.2, data_format=data_format)
     ref = torch.nn.BatchNorm2d(c, momentum=0.2, eps=1e-5).double()
     layer.build(shape[1:], dtype=np.float64)

@@ -24,6 +24,7 @@ from .pool import (
     max_pool2d,
     max_pool2d_backward,
 )
+from .threads import get_num_threads, set_num_threads
 from .workspace import get_workspace_limit, set_workspace_limit
 
 __all__ = [
@@ -31,5 +32,5 @@ __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "global_max_pool2d", "global_max_pool2d_backward",
-    "set_workspace_limit", "get_workspace_limit",
+    "set_workspace_limit", "get_workspace_limit", "set_num_threads", "get_num_threads",
 ]

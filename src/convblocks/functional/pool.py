@@ -18,21 +18,22 @@ order, and sends ``dy`` back through them.
 
 from __future__ import annotations
 
-import ctypes
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from .checks import as_float_array, as_int, as_pair, check_data_format, check_ndim, shape_str
 from .padding import Padding2D, output_size, resolve_padding
+from .threads import get_num_threads, run_chunks, set_num_threads, threads_for  # noqa: F401 (set_num_threads: re-exported)
 from .windows import pad_hw
 from .workspace import batch_chunk, get_workspace_limit
+
+# Each kernel makes several passes (one per window offset) over a chunk: a chunk whose
+# input fits in a core's cache is read from memory once.
+_CACHE_BLOCK = 2 << 20
 
 __all__ = [
     "MaxPool2dCache",
@@ -47,124 +48,6 @@ __all__ = [
     "global_max_pool2d",
     "global_max_pool2d_backward",
 ]
-
-
-# --------------------------------------------------------------------------- threads
-
-# NumPy releases the GIL inside every ufunc call on numeric arrays, so batch chunks
-# processed on Python threads run in parallel, as PyTorch's intra-op threads do.
-_num_threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else (os.cpu_count() or 1))
-# Each kernel makes several passes (one per window offset) over a chunk: a chunk whose
-# input fits in a core's cache is read from memory once. Smaller chunks would cost
-# more in per-call overhead than they save.
-_CACHE_BLOCK = 2 << 20
-_MIN_ELEMENTS_PER_THREAD = 1 << 17  # below this, handing work to a thread costs more than it saves
-_executor: ThreadPoolExecutor | None = None
-_executor_workers = 0
-_executor_lock = threading.Lock()
-
-# After the machine has been idle for a while, Linux tends to wake a worker on the CPU
-# of the thread that woke it: both share one CPU and the "parallel" chunks run one
-# after the other (measured here: no speed-up for tens of milliseconds after a 0.15 s
-# pause). So the workers are kept off the calling thread's current CPU; the check is a
-# vDSO call (~0.2 us) and the affinity changes only when the caller has moved.
-try:
-    _sched_getcpu = ctypes.CDLL(None).sched_getcpu if hasattr(os, "sched_setaffinity") else None
-except (OSError, AttributeError, TypeError):  # not Linux/glibc: leave placement to the OS
-    _sched_getcpu = None
-_worker_tids: list[int] = []  # native ids of the current pool's workers
-_placed: tuple[int, int] | None = None  # (caller's CPU, workers) at the last placement
-
-
-def _register_worker() -> None:
-    _worker_tids.append(threading.get_native_id())
-
-
-def _keep_workers_off_this_cpu() -> None:
-    global _placed
-    if _sched_getcpu is None:
-        return
-    cpu = _sched_getcpu()
-    if (cpu, len(_worker_tids)) == _placed:
-        return
-    _placed = (cpu, len(_worker_tids))
-    others = os.sched_getaffinity(0) - {cpu}
-    if not others:  # the caller may run on one CPU only: nothing to separate
-        return
-    for tid in list(_worker_tids):
-        try:
-            os.sched_setaffinity(tid, others)
-        except OSError:  # a worker that has just exited
-            pass
-
-
-def _forget_executor() -> None:
-    """A forked child has none of its parent's threads: start a fresh pool on demand."""
-    global _executor, _executor_workers, _executor_lock, _placed
-    _executor, _executor_workers, _executor_lock = None, 0, threading.Lock()
-    _worker_tids.clear()
-    _placed = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_executor)
-
-
-def set_num_threads(n: int) -> int:
-    """Set how many threads the pooling kernels may use (>= 1); returns the previous value."""
-    global _num_threads
-    n = as_int(n, "n", minimum=1)
-    previous, _num_threads = _num_threads, n
-    return previous
-
-
-def get_num_threads() -> int:
-    """How many threads the pooling kernels may use."""
-    return _num_threads
-
-
-def _threads_for(n_elements: int) -> int:
-    return max(1, min(_num_threads, n_elements // _MIN_ELEMENTS_PER_THREAD))
-
-
-def _run_chunks(fn: Callable[[slice], None], chunks: list[slice]) -> None:
-    """``fn(chunk)`` for every batch chunk, on up to ``get_num_threads()`` threads.
-
-    The calling thread works too instead of waiting idle (``t`` threads cost ``t - 1``
-    hand-offs, tens of microseconds each), and every thread takes the next chunk not
-    yet taken, so a thread that starts late (a worker slow to wake, a core busy with
-    something else) does fewer chunks instead of holding up the call.
-    """
-    global _executor, _executor_workers
-    threads = min(_num_threads, len(chunks))
-    if threads == 1:
-        for chunk in chunks:
-            fn(chunk)
-        return
-    with _executor_lock:
-        if _executor is None or _executor_workers < threads - 1:
-            if _executor is not None:
-                _executor.shutdown(wait=False)
-            _worker_tids.clear()
-            _executor = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="convblocks-pool",
-                                           initializer=_register_worker)
-            _executor_workers = _num_threads - 1
-        executor = _executor
-        _keep_workers_off_this_cpu()
-
-    pending = iter(chunks)  # shared: next() on a list iterator is atomic under the GIL
-
-    def drain() -> None:
-        for chunk in pending:
-            fn(chunk)
-
-    futures = [executor.submit(drain) for _ in range(threads - 1)]
-    try:
-        drain()
-    finally:
-        for future in futures:
-            future.result()  # re-raises a worker's exception
 
 
 # --------------------------------------------------------------------------- geometry
@@ -381,7 +264,7 @@ class _Geometry:
         holds its own.
         """
         key = (in_shape, itemsize, padded_copies, accumulators, row_reduction, flat_indices,
-               get_workspace_limit(), _num_threads)
+               get_workspace_limit(), get_num_threads())
         if key not in self._chunks:
             if len(self._chunks) >= 64:  # batch sizes that vary without end
                 self._chunks.clear()
@@ -402,7 +285,7 @@ class _Geometry:
             per_example += (2 + 2 * np.dtype(np.intp).itemsize) * out_size
         if row_reduction:
             per_example += itemsize * math.prod(self.rows_shape(self.padded_shape(in_shape))[1:])
-        threads = _threads_for(N * in_size)
+        threads = threads_for(N * in_size)
         step = min(batch_chunk(N, per_example * threads),  # the workspace limit
                    -(-N // threads),  # work for every thread
                    max(1, _CACHE_BLOCK // (in_size * itemsize)))  # passes that hit the cache
@@ -573,7 +456,7 @@ class MaxPool2dCache:
         def run(chunk: slice) -> None:
             argmax[chunk] = _window_argmax(geom.pad(self.x[chunk], -np.inf), self.y[chunk], geom)
 
-        _run_chunks(run, geom.chunks(self.input_shape, self.x.itemsize, padded_copies=1))
+        run_chunks(run, geom.chunks(self.input_shape, self.x.itemsize, padded_copies=1))
         return argmax
 
     def indices(self) -> np.ndarray:
@@ -644,7 +527,7 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     def run(chunk: slice) -> None:
         _reduce_windows(np.maximum, geom.pad(x[chunk], -np.inf), y[chunk], geom)
 
-    _run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
+    run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
     cache = MaxPool2dCache(x, y.copy(), data_format, geom.kernel_size, geom.stride,
                            geom.dilation, geom.padding, ceil_mode, geom)
     return y, cache
@@ -783,7 +666,7 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
         if geom.padded:
             dx[chunk] = geom.crop(dxp)
 
-    _run_chunks(run, geom.chunks(cache.input_shape, cache.x.itemsize, padded_copies=2,
+    run_chunks(run, geom.chunks(cache.input_shape, cache.x.itemsize, padded_copies=2,
                                  flat_indices=geom.overlapping))
     return dx
 
@@ -962,7 +845,7 @@ def avg_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
         _reduce_windows(np.add, geom.pad(x[chunk], 0.0), y[chunk], geom)  # window sums
         np.divide(y[chunk], divisor, out=y[chunk])
 
-    _run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
+    run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
     cache = AvgPool2dCache(tuple(x.shape), y.shape, data_format, x.dtype, geom.kernel_size,
                            geom.stride, geom.padding, ceil_mode, count_include_pad, divisor, geom)
     return y, cache
@@ -1029,7 +912,7 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
             share = np.divide(dy[chunk], cache.divisor, dtype=dtype)  # (n, Ho, Wo, C)
             np.copyto(dx6[chunk], share[expand])
 
-        _run_chunks(run_tiles, chunks)
+        run_chunks(run_tiles, chunks)
         return dx6.reshape(cache.input_shape)
     dx = np.zeros(cache.input_shape, dtype=dtype)
 
@@ -1048,7 +931,7 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
         if geom.padded:
             dx[chunk] = geom.crop(dxp)
 
-    _run_chunks(run, chunks)
+    run_chunks(run, chunks)
     return dx
 
 

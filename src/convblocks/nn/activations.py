@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..functional.threads import map_slices
 from .base import Layer
 
 __all__ = ["ReLU", "LeakyReLU"]
@@ -23,11 +24,28 @@ class ReLU(Layer):
         self._mask = None
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self._mask = x > 0
-        return np.maximum(x, 0)
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        mask = self._mask  # this layer's own: reuse its memory when the shape repeats
+        if mask is None or mask.shape != x.shape:
+            mask = np.empty(x.shape, dtype=bool)
+        xf, yf, mf = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
+
+        def run(s: slice) -> None:
+            np.greater(xf[s], 0, out=mf[s])
+            np.maximum(xf[s], 0, out=yf[s])
+
+        map_slices(run, xf.size, x.itemsize)  # chunks on the engine's threads
+        self._mask = mask
+        return y
 
     def _backward(self, dy: np.ndarray) -> np.ndarray:
-        return np.multiply(dy, self._mask)  # bool mask: dy where x > 0, else 0
+        dy = np.ascontiguousarray(dy)
+        dx = np.empty_like(dy)
+        dyf, dxf, mf = dy.reshape(-1), dx.reshape(-1), self._mask.reshape(-1)
+        # bool mask: dy where x > 0, else 0
+        map_slices(lambda s: np.multiply(dyf[s], mf[s], out=dxf[s]), dyf.size, dy.itemsize)
+        return dx
 
 
 class LeakyReLU(Layer):

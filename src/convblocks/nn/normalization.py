@@ -9,11 +9,12 @@ here); Keras also keeps the biased variance.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..functional.checks import check_data_format
+from ..functional.threads import map_slices
 from .base import Layer, image_channels
 
 __all__ = ["BatchNorm2D"]
@@ -49,6 +50,7 @@ class BatchNorm2D(Layer):
         self.momentum = float(momentum)
         self.eps = float(eps)
         self.data_format = check_data_format(data_format)
+        self._x2: np.ndarray | None = None
         self._xc: np.ndarray | None = None
         self._inv_std: np.ndarray | None = None
         self._scale: np.ndarray | None = None
@@ -67,11 +69,13 @@ class BatchNorm2D(Layer):
         self.buffers["running_var"] = np.ones(c, dtype=dtype)
 
     def _clear_cache(self) -> None:
-        self._xc = self._inv_std = self._scale = None
+        self._x2 = self._xc = self._inv_std = self._scale = None
 
-    # Channel-wise reductions on a 2-D/3-D view: NHWC as (M, C) with M = N*H*W, NCHW
-    # as (N, C, H*W). A sum over M is a BLAS matrix-vector product (ones @ a), several
-    # times faster than numpy's axis-0 reduction; NCHW sums use einsum.
+    # Channel-wise work on a view whose axis 0 is split into chunks: NHWC as (M, C) with
+    # M = N*H*W, NCHW as (N, C, H*W). Every elementwise pass runs chunk by chunk on the
+    # engine's threads (convblocks.functional.threads); a chunk's passes hit the cache.
+    # A whole-array sum over M is a BLAS matrix-vector product (ones @ a), several times
+    # faster than numpy's axis-0 reduction; per-chunk dot products use einsum.
     def _view(self, a: np.ndarray) -> np.ndarray:
         if self.data_format == "NHWC":
             return a.reshape(-1, a.shape[3])  # (M, C)
@@ -86,53 +90,97 @@ class BatchNorm2D(Layer):
             return np.ones(a.shape[0], dtype=a.dtype) @ a  # (M,) @ (M, C) -> (C,)
         return np.einsum("ncs->c", a)
 
+    def _chunks(self, fn: Callable[[slice], Any], a: np.ndarray) -> list[Any]:
+        """``fn(s)`` for slices ``s`` of ``a``'s axis 0 (a ``_view``), on the engine's threads."""
+        return map_slices(fn, a.shape[0], a[:1].nbytes)
+
     def _channel_dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``sum over (N, H, W) of a * b`` per channel, (C,)."""
+        """``sum over (N, H, W) of a * b`` per channel, (C,), from per-chunk partial sums."""
+        return np.sum(self._chunks(lambda s: self._chunk_dot(a[s], b[s]), a), axis=0)
+
+    def _chunk_dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.einsum("mc,mc->c" if self.data_format == "NHWC" else "ncs,ncs->c", a, b)
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         gamma, beta = self.params["gamma"], self.params["beta"]
         rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
         x2 = self._view(x)
+        y = np.empty_like(x2)
         m = x.size // gamma.size  # N*H*W values per channel
         if training:
-            mean = self._channel_sum(x2) / m  # (C,)
-            xc = x2 - self._vec(mean)  # centred input, kept for backward
-            var = self._channel_dot(xc, xc) / m  # biased batch variance, (C,)
+            mean = self._vec(self._channel_sum(x2) / m)  # (C,) as a broadcastable vector
+            xc = _reuse(self._xc, x2)  # centred input, kept for backward
+
+            def centre(s: slice) -> np.ndarray:
+                np.subtract(x2[s], mean, out=xc[s])
+                return self._chunk_dot(xc[s], xc[s])  # partial sum of squares, (C,)
+
+            var = np.sum(self._chunks(centre, x2), axis=0) / m  # biased batch variance, (C,)
             mom = self.momentum
             rm *= 1.0 - mom
-            rm += mom * mean
+            rm += mom * mean.reshape(-1)
             rv *= 1.0 - mom
             rv += (mom * m / max(m - 1, 1)) * var  # unbiased variance, as PyTorch
+            inv_std = 1.0 / np.sqrt(var + self.eps)  # (C,)
+            scale = gamma * inv_std
+            scale_v, beta_v = self._vec(scale), self._vec(beta)
+
+            def affine(s: slice) -> None:  # y = xc * scale + beta
+                np.multiply(xc[s], scale_v, out=y[s])
+                np.add(y[s], beta_v, out=y[s])
         else:
-            xc = x2 - self._vec(rm)
-            var = rv
-        inv_std = 1.0 / np.sqrt(var + self.eps)  # (C,)
-        scale = gamma * inv_std  # y = xc * scale + beta: two passes over the data
-        y = xc * self._vec(scale)
-        y += self._vec(beta)
-        self._xc, self._inv_std, self._scale = xc, inv_std, scale
+            xc = None  # the backward of an inference forward centres x itself
+            inv_std = 1.0 / np.sqrt(rv + self.eps)
+            scale = gamma * inv_std
+            scale_v, shift_v = self._vec(scale), self._vec(beta - rm * scale)
+
+            def affine(s: slice) -> None:  # y = (x - running_mean) * scale + beta
+                np.multiply(x2[s], scale_v, out=y[s])
+                np.add(y[s], shift_v, out=y[s])
+
+        self._chunks(affine, x2)
+        self._x2, self._xc, self._inv_std, self._scale = x2, xc, inv_std, scale
         self._training_stats = training
         return y.reshape(x.shape)
 
     def _backward(self, dy: np.ndarray) -> np.ndarray:
         dy2 = self._view(dy)
         xc, inv_std, scale = self._xc, self._inv_std, self._scale
+        if xc is None:
+            xc = self._x2 - self._vec(self.buffers["running_mean"])
         m = dy.size // scale.size
         dbeta = self._channel_sum(dy2)  # (C,)
         dgamma = self._channel_dot(dy2, xc) * inv_std  # sum(dy * xhat), (C,)
         self.grads["gamma"] = dgamma
         self.grads["beta"] = dbeta
+        scale_v = self._vec(scale)
+        dx = np.empty_like(dy2)
         if not self._training_stats:
-            return (dy2 * self._vec(scale)).reshape(dy.shape)  # a fixed affine map
+            self._chunks(lambda s: np.multiply(dy2[s], scale_v, out=dx[s]), dy2)  # a fixed affine map
+            return dx.reshape(dy.shape)
         # Training: mean and variance depend on x too, which removes from dy its
         # per-channel mean and its projection on xhat = xc * inv_std:
         # dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat))
         #    = dy * scale - (xc * k1 + k0), with per-channel k1, k0.
-        k1 = scale * inv_std * dgamma / m
-        k0 = scale * dbeta / m
-        t = xc * self._vec(k1)
-        t += self._vec(k0)
-        dx = dy2 * self._vec(scale)
-        dx -= t
+        k1 = self._vec(scale * inv_std * dgamma / m)
+        k0 = self._vec(scale * dbeta / m)
+
+        def grad(s: slice) -> None:
+            t = np.multiply(xc[s], k1)  # a chunk-sized temporary
+            t += k0
+            np.multiply(dy2[s], scale_v, out=dx[s])
+            np.subtract(dx[s], t, out=dx[s])
+
+        self._chunks(grad, dy2)
         return dx.reshape(dy.shape)
+
+
+def _reuse(buffer: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+    """``buffer`` when it matches ``like``'s shape and dtype, else a new array like it.
+
+    A layer's own cache array, overwritten by each forward, reuses its memory: a fresh
+    multi-megabyte array costs a page fault per 4 KiB page on first touch.
+    """
+    if buffer is not None and buffer.shape == like.shape and buffer.dtype == like.dtype:
+        return buffer
+    return np.empty_like(like)
