@@ -108,6 +108,8 @@ def environment_info(torch: Any = None) -> dict[str, Any]:
         "blas": blas_info(),
         "blas_env": {name: os.environ.get(name) for name in BLAS_ENV_VARS},
         "reexec_removed": os.environ.get(REEXEC_MARKER),
+        "blas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+        "engine_threads": _engine_threads(),
     }
     from convblocks import __version__
     info["convblocks"] = __version__
@@ -582,6 +584,11 @@ def case_row(case: Mapping[str, Any]) -> list[str]:
             layout_text]
 
 
+def _engine_threads() -> int:
+    from convblocks.functional.threads import get_num_threads
+    return get_num_threads()
+
+
 def format_environment(env: Mapping[str, Any], *, threads: int | None = None,
                        gemm: Mapping[str, Any] | None = None) -> str:
     """The lines printed before timing: versions, BLAS kernel, threads, env vars, peak."""
@@ -601,8 +608,11 @@ def format_environment(env: Mapping[str, Any], *, threads: int | None = None,
     removed = env.get("reexec_removed")
     if removed and removed != "none":
         lines.append(f"(re-executed once without {removed})")
+    timeout = env.get("blas_thread_timeout")
+    lines.append("OPENBLAS_THREAD_TIMEOUT=" + (f"{timeout} (idle BLAS threads sleep after "
+                 f"2**{timeout} cycles)" if timeout else "unset (idle BLAS threads spin ~0.1 s)"))
     if threads is not None:
-        lines.append(f"Threads: NumPy's BLAS {threads}"
+        lines.append(f"Threads: NumPy's BLAS {threads}, convblocks' own {env.get('engine_threads')}"
                      + (f", PyTorch {env.get('torch_threads')}" if env.get("torch") else ""))
     if gemm is not None:
         lines.append(f"GEMM peak: float32 np.matmul {gemm['n']}x{gemm['n']}, median "

@@ -159,11 +159,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
     limiter = threadpool_limits(limits=threads, user_api="blas") if threadpool_limits else None
     torch_threads = torch.get_num_threads() if torch is not None else None
+    from convblocks.functional.threads import set_num_threads
+    engine_threads = set_num_threads(threads)  # convblocks' own threads: the same count
     try:
         if torch is not None:
             torch.set_num_threads(threads)
         return _run(args, cases, torch, train, threads)
     finally:                      # leave the process as it was (run() is called in tests)
+        set_num_threads(engine_threads)
         if limiter is not None:
             limiter.restore_original_limits()
         if torch is not None:
