@@ -398,8 +398,8 @@ def test_cli_train_without_module_is_a_clear_error(monkeypatch, capsys):
 def test_cli_train_report_and_json(monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def run_train_bench(*, batches, batch_size, seed):
-        seen.update(batches=batches, batch_size=batch_size, seed=seed)
+    def run_train_bench(*, batches, batch_size, seed, repeats):
+        seen.update(batches=batches, batch_size=batch_size, seed=seed, repeats=repeats)
         return {"ours_epoch_s": np.float64(2.0), "torch_epoch_s": 1.0}
     fake = types.ModuleType("convblocks.bench.train")
     fake.run_train_bench = run_train_bench
@@ -409,7 +409,7 @@ def test_cli_train_report_and_json(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(pkg, "train", fake, raising=False)
     out = tmp_path / "t.json"
     assert main(["bench", "--train", "--batches", "3", *_TINY, "--json", str(out)]) == 0
-    assert seen == {"batches": 3, "batch_size": None, "seed": 0}
+    assert seen == {"batches": 3, "batch_size": None, "seed": 0, "repeats": 1}  # --repeats 1
     text = capsys.readouterr().out
     assert "epoch ratio 2.0" in text and "| case" not in text   # --train alone: no op cases
     r = json.loads(out.read_text())

@@ -26,3 +26,15 @@ def test_quiet_blas_threads_is_a_no_op_once_numpy_is_loaded():
     environ: dict[str, str] = {}
     assert cli_main.quiet_blas_threads(environ) is False
     assert environ == {}
+
+
+def test_only_the_training_commands_quiet_blas_threads():
+    from convblocks.cli.main import wants_quiet_blas
+
+    assert wants_quiet_blas(["train", "--epochs", "1"])
+    assert wants_quiet_blas(["bench", "--train", "--threads", "2"])
+    assert not wants_quiet_blas(["bench"])  # kernel cases: small GEMMs pay for every wake-up
+    assert not wants_quiet_blas(["bench", "--train", "--cases", "d"])
+    assert not wants_quiet_blas(["bench", "--train", "--cases=pool"])
+    assert not wants_quiet_blas(["grade", "train.py"])
+    assert not wants_quiet_blas([])

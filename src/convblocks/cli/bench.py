@@ -19,6 +19,7 @@ from convblocks.cli.argtypes import non_negative_seconds, positive_int
 HELP = "time convolution and pooling (and optionally training) against PyTorch"
 
 _DEFAULT_REPEATS, _QUICK_REPEATS = 7, 3
+_TRAIN_REPEATS = 5  # timed epochs per side for --train
 _DEFAULT_GEMM_REPEATS, _QUICK_GEMM_REPEATS = 5, 3
 
 
@@ -213,8 +214,10 @@ def _run(args: argparse.Namespace, cases: list, torch: Any, train: Any, threads:
     }
     if train is not None:
         harness.echo(f"Training benchmark: {args.batches} batches per epoch ...")
-        result["train"] = train.run_train_bench(batches=args.batches,
-                                                batch_size=args.batch_size, seed=0)
+        # epochs per side: 5 (the median of 3 moved with single slow epochs), 3 with --quick
+        result["train"] = train.run_train_bench(
+            batches=args.batches, batch_size=args.batch_size, seed=0,
+            repeats=args.repeats or (_QUICK_REPEATS if quick else _TRAIN_REPEATS))
         result["train_report"] = train.format_train_report(result["train"])
 
     harness.echo("")

@@ -13,12 +13,24 @@ import os
 import sys
 
 #: OpenBLAS's idle worker threads spin for 2**28 cycles (about 0.1 s) after every BLAS
-#: call, taking a core from the engine's own threads and from the NumPy work between
-#: BLAS calls. Measured on the 2-core machine: one training step of the default CNN at
-#: 2 threads, 29.6 ms with the default, 21.0 ms with 2**4 cycles. OpenBLAS reads the
-#: variable once, when NumPy loads it, so the command line sets it before any command
-#: imports NumPy, unless the user has set it. See docs/engine.md ("Threads").
+#: call, taking a core from the engine's own threads and from the NumPy work that runs
+#: between BLAS calls: in training that is most of the time. Measured on the 2-core
+#: machine, one epoch of ``convblocks bench --train --threads 2`` (50 batches): 1.51-1.60 s
+#: with the default, 1.08-1.45 s with 2**4 cycles. But a sleeping thread must be woken
+#: for every BLAS call, which costs more than it saves on the kernel benchmarks' small
+#: GEMMs (shape (c): 8x slower), so only the training commands set it. OpenBLAS reads
+#: the variable once, when NumPy loads it: it is set before any command imports NumPy,
+#: unless the user has set it. See docs/engine.md ("Threads").
 BLAS_THREAD_TIMEOUT = "4"
+
+
+def wants_quiet_blas(argv: list[str]) -> bool:
+    """Whether ``argv`` runs training: ``train``, or ``bench --train`` without kernel cases."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "train":
+        return True
+    return (command == "bench" and "--train" in argv
+            and not any(a == "--cases" or a.startswith("--cases=") for a in argv))
 
 
 def quiet_blas_threads(environ: dict[str, str] | os._Environ = os.environ) -> bool:
@@ -30,6 +42,7 @@ def quiet_blas_threads(environ: dict[str, str] | os._Environ = os.environ) -> bo
         return False
     environ.setdefault("OPENBLAS_THREAD_TIMEOUT", BLAS_THREAD_TIMEOUT)
     return True
+
 
 # name -> one-line help, shown by `convblocks --help` without importing the module.
 COMMANDS: dict[str, str] = {
@@ -60,8 +73,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_blas_threads()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if wants_quiet_blas(argv):
+        quiet_blas_threads()
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:
         command = None
