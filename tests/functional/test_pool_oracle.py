@@ -431,3 +431,19 @@ def test_interleaved_calls_do_not_share_buffers(kind):
         ref = ref_fn(x, dy, **opts)
         assert_close(y, ref["y"], dtype=np.float32, name=f"{kind} y")
         assert_close(dx, ref["dx"], dtype=np.float32, name=f"{kind} dx")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [2, 3])
+@pytest.mark.parametrize("c", [6, 32, 40])  # the tiled path's tie walk needs C >= 32
+def test_tiled_max_pool2d_with_many_ties_matches_torch(c, kernel, dtype):
+    """Windows that tile the input, on ReLU-like data (half zeros, small integers):
+    most windows tie, and each sends its gradient to its first maximum only."""
+    rng = np.random.default_rng(c * 10 + kernel)
+    x = np.maximum(rng.integers(-3, 3, size=(3, 4 * kernel, 3 * kernel, c)), 0).astype(dtype)
+    y, cache = max_pool2d(x, kernel)
+    dy = random_array(rng, y.shape, dtype)
+    ref = max_pool2d_ref(x, dy, kernel_size=kernel)
+    assert_close(y, ref["y"], dtype=dtype, name="y", config=(c, kernel))
+    assert_close(max_pool2d_backward(dy, cache), ref["dx"], dtype=dtype, name="dx",
+                 config=(c, kernel))

@@ -252,7 +252,7 @@ class _Geometry:
 
     def chunks(self, in_shape: tuple[int, ...], itemsize: int, *, padded_copies: int,
                accumulators: bool = False, row_reduction: bool = False,
-               flat_indices: bool = False) -> list[slice]:
+               flat_indices: bool = False, input_mask: bool = False) -> list[slice]:
         """Batch slices, enough to give every thread work, whose temporaries fit the limit.
 
         Temporaries per example: ``padded_copies`` padded input-sized arrays (when
@@ -260,20 +260,23 @@ class _Geometry:
         (about one padded input), three output-sized boolean masks and one
         output-sized float array, with ``row_reduction`` the row-reduced input of
         :func:`_reduce_windows`, with ``flat_indices`` the output-sized index arrays of
-        :func:`_scatter_first_max_flat` (two uint8, two intp); every running thread
+        :func:`_scatter_first_max_flat` (two uint8, two intp), with ``input_mask`` the
+        input-sized boolean mask of :func:`_scatter_tiled_max`; every running thread
         holds its own.
         """
         key = (in_shape, itemsize, padded_copies, accumulators, row_reduction, flat_indices,
-               get_workspace_limit(), get_num_threads())
+               input_mask, get_workspace_limit(), get_num_threads())
         if key not in self._chunks:
             if len(self._chunks) >= 64:  # batch sizes that vary without end
                 self._chunks.clear()
             self._chunks[key] = self._make_chunks(in_shape, itemsize, padded_copies,
-                                                  accumulators, row_reduction, flat_indices)
+                                                  accumulators, row_reduction, flat_indices,
+                                                  input_mask)
         return self._chunks[key]
 
     def _make_chunks(self, in_shape: tuple[int, ...], itemsize: int, padded_copies: int,
-                     accumulators: bool, row_reduction: bool, flat_indices: bool) -> list[slice]:
+                     accumulators: bool, row_reduction: bool, flat_indices: bool,
+                     input_mask: bool) -> list[slice]:
         N, in_size = in_shape[0], math.prod(in_shape[1:])
         padded_size = math.prod(self.padded_shape(in_shape)[1:])
         per_example = (3 + itemsize) * math.prod(self.out_shape(in_shape)[1:])
@@ -283,6 +286,8 @@ class _Geometry:
         if flat_indices:
             out_size = math.prod(self.out_shape(in_shape)[1:])
             per_example += (2 + 2 * np.dtype(np.intp).itemsize) * out_size
+        if input_mask:
+            per_example += in_size
         if row_reduction:
             per_example += itemsize * math.prod(self.rows_shape(self.padded_shape(in_shape))[1:])
         threads = threads_for(N * in_size)
@@ -644,10 +649,9 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
         # One sum detects both (and, harmlessly, +inf or overflow): no mask pass.
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, overflow: no warning
             special = not np.isfinite(np.add.reduce(y, axis=None))
-        if tiles and geom.h_axis == 1 and y.shape[3] >= 32 and not special:
-            # With fewer channels the broadcast's C-long inner loops lose to the walk.
-            _scatter_tiled_max(cache.x[chunk], y, g, dx[chunk], geom)
-            return
+        if tiles and geom.h_axis == 1 and not special:
+            if _scatter_tiled_max(cache.x[chunk], y, g, dx[chunk], geom):
+                return
         xp = geom.pad(cache.x[chunk], -np.inf)
         # The gradient of the padded input: dx itself, or a padded temporary.
         dxp = np.zeros(xp.shape, dtype=dtype) if geom.padded else dx[chunk]
@@ -667,34 +671,45 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
             dx[chunk] = geom.crop(dxp)
 
     run_chunks(run, geom.chunks(cache.input_shape, cache.x.itemsize, padded_copies=2,
-                                 flat_indices=geom.overlapping))
+                                 flat_indices=geom.overlapping, input_mask=tiles))
     return dx
 
 
 def _scatter_tiled_max(x: np.ndarray, y: np.ndarray, dy: np.ndarray, dx: np.ndarray,
-                       geom: _Geometry) -> None:
+                       geom: _Geometry) -> bool:
     """Max backward for NHWC windows that tile the input (``y`` free of NaN).
 
-    ``x``/``dx`` (n, H, W, C) viewed as (n, Ho, kh, Wo, kw, C) hold every window whole,
-    so ONE comparison with ``y`` broadcast over (kh, kw) marks the maxima and ONE
-    product ``dy * mask`` writes all of ``dx``: two passes instead of four calls per
-    offset. Every window holds at least one maximum, so if the marks number one per
-    window there is no tie; otherwise (common after a ReLU: all-zero windows) the
-    boolean marks alone walk the window in row-major order, keeping each first one.
+    ``x``/``dx`` (n, H, W, C) viewed as (n*Ho, kh, Wo*kw*C) hold window row ``p`` of
+    every window of an output row as ONE contiguous run, so with ``y`` and ``dy``
+    repeated ``kw`` times along the row, (n*Ho, 1, Wo*kw*C), ONE comparison marks the
+    maxima and ONE product ``dy * mask`` writes all of ``dx``, in long inner loops
+    whatever ``C``. Every window holds at least one maximum, so if the marks number
+    one per window there is no tie; otherwise (common after a ReLU: all-zero windows)
+    the marks walk each window in row-major order, keeping each first one.
+
+    Returns False, having written nothing, for ties with fewer than 32 channels: the
+    walk's C-long inner loops then lose to :func:`_scatter_first_max`.
     """
     (kh, kw), (Ho, Wo) = geom.kernel_size, geom.out_hw
     n, C = y.shape[0], y.shape[3]
-    split = (n, Ho, kh, Wo, kw, C)
-    expand = (slice(None), slice(None), None, slice(None), None)  # (n, Ho, 1, Wo, 1, C)
-    hit = np.equal(x.reshape(split), y[expand])  # (n, Ho, kh, Wo, kw, C)
+    run = Wo * kw * C  # one window row of a whole output row
+    rep = np.empty((n * Ho, Wo, kw, C), dtype=y.dtype)  # y, then dy, repeated kw times
+    np.copyto(rep, y.reshape(n * Ho, Wo, 1, C))
+    hit = np.equal(x.reshape(n * Ho, kh, run), rep.reshape(n * Ho, 1, run))  # (n*Ho, kh, run)
     if np.count_nonzero(hit) != y.size:
-        taken = hit[:, :, 0, :, 0].copy()  # (n, Ho, Wo, C): windows whose maximum came
+        if C < 32:
+            return False
+        marks = hit.reshape(n * Ho, kh, Wo, kw, C)
+        taken = marks[:, 0, :, 0].copy()  # (n*Ho, Wo, C): windows whose maximum came
         for k in range(1, kh * kw):
             p, q = divmod(k, kw)
-            mark = hit[:, :, p, :, q]  # (n, Ho, Wo, C) view
+            mark = marks[:, p, :, q]  # (n*Ho, Wo, C) view
             np.greater(mark, taken, out=mark)  # ... a maximum, and no earlier one (a and not b)
             np.logical_or(taken, mark, out=taken)
-    np.multiply(dy[expand], hit, out=dx.reshape(split))  # dx is C-contiguous: a view
+    np.copyto(rep, dy.reshape(n * Ho, Wo, 1, C))
+    # (n*Ho, 1, run) * (n*Ho, kh, run) -> (n*Ho, kh, run); dx is C-contiguous: a view
+    np.multiply(rep.reshape(n * Ho, 1, run), hit, out=dx.reshape(n * Ho, kh, run))
+    return True
 
 
 def _scatter_first_max_flat(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.ndarray,
