@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from convblocks.functional import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
-from convblocks.functional.pool import set_num_threads
+from convblocks.functional import set_num_threads
 
 SHAPES = [(64, 28, 28, 6), (64, 10, 10, 16), (32, 32, 32, 64), (16, 28, 28, 128)]
 CASES = [("max", 2, 2), ("avg", 2, 2), ("max", 3, 2)]

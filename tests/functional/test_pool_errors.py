@@ -18,7 +18,7 @@ from convblocks.functional import (avg_pool2d, avg_pool2d_backward, global_avg_p
                                    set_workspace_limit)
 from convblocks import loops
 from convblocks.functional import pool
-from convblocks.functional.pool import get_num_threads, set_num_threads
+from convblocks.functional import get_num_threads, set_num_threads
 
 POOLS = [(max_pool2d, max_pool2d_backward), (avg_pool2d, avg_pool2d_backward)]
 GLOBALS = [(global_max_pool2d, global_max_pool2d_backward),

@@ -25,9 +25,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .checks import as_float_array, as_int, as_pair, check_data_format, check_ndim, shape_str
+from .checks import as_float_array, as_pair, check_data_format, check_ndim, shape_str
 from .padding import Padding2D, output_size, resolve_padding
-from .threads import get_num_threads, run_chunks, set_num_threads, threads_for  # noqa: F401 (set_num_threads: re-exported)
+from .threads import get_num_threads, run_chunks, threads_for
 from .windows import pad_hw
 from .workspace import batch_chunk, get_workspace_limit
 
@@ -908,7 +908,7 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
     _check_cache(cache, AvgPool2dCache, "avg_pool2d_backward")
     dy, dtype = _check_dy(dy, cache.output_shape, cache.dtype, "avg_pool2d_backward")
     geom = cache.geometry()
-    (kh, kw), (Ho, Wo), h_axis = geom.kernel_size, geom.out_hw, geom.h_axis
+    (kh, kw), h_axis = geom.kernel_size, geom.h_axis
     chunks = geom.chunks(cache.input_shape, cache.dtype.itemsize, padded_copies=1,
                          accumulators=True)
     if geom.tiles(cache.input_shape):

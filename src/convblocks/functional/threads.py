@@ -148,7 +148,7 @@ def parallel_slices(n: int, item_bytes: int, *, block_bytes: int = _ELEMENTWISE_
     About ``block_bytes`` each (``item_bytes`` per index, e.g. a row of a 2-D array), a
     multiple of the threads worth using on the whole, and at least one (also for ``n == 0``).
     """
-    threads = threads_for(n * max(item_bytes, 1) // 4)
+    threads = threads_for(n * max(item_bytes, 1) // 4)  # work in float32-sized elements
     count = max(1, -(-n * item_bytes // block_bytes)) if n else 1
     count = min(max(n, 1), -(-count // threads) * threads)
     step = max(1, -(-n // count))
