@@ -22,12 +22,14 @@ _LAZY.update({
     "gradcheck": ("convblocks.gradcheck", "gradcheck"),
     "set_workspace_limit": ("convblocks.functional.workspace", "set_workspace_limit"),
     "get_workspace_limit": ("convblocks.functional.workspace", "get_workspace_limit"),
+    "set_buffer_pool_limit": ("convblocks.functional.buffers", "set_buffer_pool_limit"),
+    "get_buffer_pool_limit": ("convblocks.functional.buffers", "get_buffer_pool_limit"),
     "load_model": ("convblocks.nn.serialization", "load_model"),
 })
 _SUBMODULES = ("loops", "course", "functional", "nn", "datasets", "grade", "gradcheck", "plots")
 
-__all__ = [*_COURSE, "gradcheck", "set_workspace_limit", "get_workspace_limit", "load_model",
-           *_SUBMODULES]
+__all__ = [*_COURSE, "gradcheck", "set_workspace_limit", "get_workspace_limit",
+           "set_buffer_pool_limit", "get_buffer_pool_limit", "load_model", *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:

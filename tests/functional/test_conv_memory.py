@@ -17,14 +17,16 @@ from threadpoolctl import threadpool_limits
 
 from convblocks.functional import conv2d, conv2d_backward, conv_transpose2d, conv_transpose2d_backward
 from convblocks.functional import set_workspace_limit
+from convblocks.functional.buffers import pool_disabled
 import convblocks.functional.winograd as winograd
 
 MiB = 1 << 20
 
 
 def _peak(fn) -> int:
-    """Peak traced bytes while ``fn()`` runs (one BLAS thread: memory, not speed, is measured)."""
-    with threadpool_limits(1):
+    """Peak traced bytes while ``fn()`` runs (one BLAS thread: memory, not speed, is
+    measured; no buffer pool: every temporary is a new, traced allocation)."""
+    with threadpool_limits(1), pool_disabled():
         tracemalloc.start()
         try:
             tracemalloc.reset_peak()

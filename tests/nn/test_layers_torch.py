@@ -256,11 +256,17 @@ def test_dropout_keeps_float32(rng):
 
 
 # -------------------------------------------------------------------- BatchNorm
-# "chunked": 2.4 MB in float64, split into cache-sized chunks spread over two threads
-@pytest.mark.parametrize("size", ["small", "chunked"])
+# "chunked": 2.4 MB in float64, split into cache-sized chunks spread over two threads.
+# NHWC rows hold R pixels: "small" and "chunked" R = H*W, "wide" R = W (H*W*C is over
+# 2**16), "widest" R = 1 (W*C is over 2**16).
+BN_SIZES = {"small": (3, (4, 5, 6)), "chunked": (64, (8, 24, 24)), "wide": (3, (2, 150, 160)),
+            "widest": (300, (2, 2, 240))}
+
+
+@pytest.mark.parametrize("size", list(BN_SIZES))
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 def test_batchnorm_train_and_eval_match_torch(data_format, size, rng, two_engine_threads):
-    c, (n, h, w) = (3, (4, 5, 6)) if size == "small" else (64, (8, 24, 24))
+    c, (n, h, w) = BN_SIZES[size]
     shape = (n, h, w, c) if data_format == "NHWC" else (n, c, h, w)
     layer = nn.BatchNorm2D(momentum=0.2, data_format=data_format)
     ref = torch.nn.BatchNorm2d(c, momentum=0.2, eps=1e-5).double()

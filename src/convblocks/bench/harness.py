@@ -268,7 +268,8 @@ def measure_temp_memory(fn: Callable[[], Iterable[Any]]) -> dict[str, int]:
     ``fn`` runs once with tracing on and returns the arrays the caller asked for (for a
     forward+backward: ``y, dx, dw, db``; None entries are skipped). Its inputs exist
     before tracing starts and are not counted. NumPy reports every array buffer to
-    tracemalloc; BLAS-internal buffers and other libraries' memory are not seen.
+    tracemalloc; BLAS-internal buffers and other libraries' memory are not seen. The
+    engine's buffer pool is off during the call, so every temporary is a new allocation.
 
     Returns
     -------
@@ -277,14 +278,17 @@ def measure_temp_memory(fn: Callable[[], Iterable[Any]]) -> dict[str, int]:
         returned arrays' sizes) and ``temp_bytes = max(peak - kept, 0)``: what the call
         costs beyond the arrays it must produce.
     """
+    from convblocks.functional.buffers import pool_disabled
+
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     try:
-        base, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        outputs = fn()
-        _, peak = tracemalloc.get_traced_memory()
+        with pool_disabled():
+            base, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            outputs = fn()
+            _, peak = tracemalloc.get_traced_memory()
     finally:
         if not was_tracing:
             tracemalloc.stop()

@@ -7,6 +7,7 @@ C_in/groups, kh, kw)`` as in PyTorch. See ``docs/engine.md`` for every option an
 errors each invalid combination raises.
 """
 
+from .buffers import clear_buffer_pool, get_buffer_pool_limit, set_buffer_pool_limit
 from .conv import (
     conv2d,
     conv2d_backward,
@@ -33,4 +34,5 @@ __all__ = [
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "global_max_pool2d", "global_max_pool2d_backward",
     "set_workspace_limit", "get_workspace_limit", "set_num_threads", "get_num_threads",
+    "set_buffer_pool_limit", "get_buffer_pool_limit", "clear_buffer_pool",
 ]

@@ -36,6 +36,7 @@ from typing import Iterator
 
 import numpy as np
 
+from . import buffers
 from .padding import Padding2D
 from .windows import pad_hw, window_view
 from .winograd import winograd_applies, winograd_forward, winograd_weight_grad
@@ -94,7 +95,7 @@ def _column_buffer(nb: int, out_hw: Pair, kernel_size: Pair, cg: int, dtype) -> 
     ``cg == 1``, else pixel-major ``(nb, Ho, Wo, kh, kw, cg)``."""
     (Ho, Wo), (kh, kw) = out_hw, kernel_size
     shape = (kh * kw, nb, Ho, Wo) if cg == 1 else (nb, Ho, Wo, kh, kw, cg)
-    return np.empty(shape, dtype=dtype)
+    return buffers.empty(shape, dtype)
 
 
 def _columns(cols: np.ndarray, win: np.ndarray) -> np.ndarray:
@@ -154,7 +155,7 @@ def conv_forward_keep_columns(x: np.ndarray, w: np.ndarray, *, padding: Padding2
         return winograd_forward(x, w, padding=padding, out_hw=out_hw), None
     Kg = K // groups
     taps = kh * kw * Cg
-    y = np.empty((N, Ho, Wo, K), dtype=x.dtype)
+    y = buffers.empty((N, Ho, Wo, K), x.dtype)
     nb = block_size(N, Ho * Wo * taps * x.itemsize + _padded_bytes(x, padding))
     # (kh*kw*Cg, Kg) per group
     w2d = [np.ascontiguousarray(w[..., g * Kg:(g + 1) * Kg]).reshape(taps, Kg) for g in range(groups)]
@@ -265,7 +266,7 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
     (pt, _), (pl, _) = padding
     sh, sw = stride
     dh, dw_ = dilation
-    dx = np.zeros((N, H, W, C), dtype=dy.dtype)
+    dx = buffers.zeros((N, H, W, C), dy.dtype)
     taps = kh * kw
     nb = block_size(N, Ho * Wo * taps * Cg * dy.itemsize)
     # per group, the weights arranged so that one GEMM yields dcols in the layout:
@@ -283,7 +284,7 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
             wt.append(np.ascontiguousarray(wg.reshape(taps * Cg, Kg).T))
     shape = {"channel_first": (taps * Cg, nb * Ho * Wo), "tap_major": (taps, nb * Ho * Wo, Cg),
              "pixel_major": (nb * Ho * Wo, taps * Cg)}[layout]
-    dcols = np.empty(shape, dtype=dy.dtype)
+    dcols = buffers.empty(shape, dy.dtype)
     rows = [_tap_range(p * dh, sh, pt, H, Ho) for p in range(kh)]
     colr = [_tap_range(q * dw_, sw, pl, W, Wo) for q in range(kw)]
     for n0, b in _blocks(N, nb):
@@ -333,15 +334,15 @@ def _input_grad_flat(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Pad
     size = (Hp + 1) * Wp  # a flattened padded image, one spare row for the last taps' overrun
     nb = block_size(N, (kh * kw * C * L + C * size + L * K) * dy.itemsize)
     wc = np.ascontiguousarray(w.reshape(kh * kw * C, K))
-    dyw = np.zeros((nb, Ho, Wp, K), dtype=dy.dtype)  # columns Wo..Wp-1 stay zero
-    dcols = np.empty((kh * kw * C, nb * L), dtype=dy.dtype)
-    dx = np.empty((N, H, W, C), dtype=dy.dtype)
+    dyw = buffers.zeros((nb, Ho, Wp, K), dy.dtype)  # columns Wo..Wp-1 stay zero
+    dcols = buffers.empty((kh * kw * C, nb * L), dy.dtype)
+    dx = buffers.empty((N, H, W, C), dy.dtype)
     for n0, b in _blocks(N, nb):
         dyw[:b, :, :Wo] = dy[n0:n0 + b]
         d = dcols[:, :b * L]
         np.matmul(wc, dyw[:b].reshape(b * L, K).T, out=d)  # (kh*kw*C, K) @ (K, b*Ho*Wp) -> (kh*kw*C, b*Ho*Wp)
         taps = d.reshape(kh, kw, C, b, L)
-        dxp = np.zeros((C, b, size), dtype=dy.dtype)  # padded images, flattened
+        dxp = buffers.zeros((C, b, size), dy.dtype)  # padded images, flattened
         for p in range(kh):
             for q in range(kw):
                 o = p * dh * Wp + q * dw_

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import buffers
 from .checks import as_float_array, as_pair, check_data_format, check_ndim, shape_str
 from .padding import Padding2D, output_size, resolve_padding
 from .threads import get_num_threads, run_chunks, threads_for
@@ -96,7 +97,7 @@ class _OffsetScatter:
             shape = list(self.out_shape)
             h = self.geom.h_axis
             shape[h], shape[h + 1] = cls.lattice_hw
-            acc = self.accumulators[c] = np.zeros(shape, dtype=self.dxp.dtype)
+            acc = self.accumulators[c] = buffers.zeros(shape, self.dxp.dtype)
         return acc[cls.regions[k]], fresh
 
     def finish(self) -> None:
@@ -527,13 +528,13 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     ceil_mode = _check_bool(ceil_mode, "ceil_mode")
     geom = _geometry("max_pool2d", x.shape, h_axis, kernel_size, stride, padding, dilation,
                      ceil_mode)
-    y = np.empty(geom.out_shape(x.shape), dtype=x.dtype)
+    y = buffers.empty(geom.out_shape(x.shape), x.dtype)
 
     def run(chunk: slice) -> None:
         _reduce_windows(np.maximum, geom.pad(x[chunk], -np.inf), y[chunk], geom)
 
     run_chunks(run, geom.chunks(x.shape, x.itemsize, padded_copies=1, row_reduction=True))
-    cache = MaxPool2dCache(x, y.copy(), data_format, geom.kernel_size, geom.stride,
+    cache = MaxPool2dCache(x, buffers.copy(y), data_format, geom.kernel_size, geom.stride,
                            geom.dilation, geom.padding, ceil_mode, geom)
     return y, cache
 
@@ -551,7 +552,7 @@ def _reduce_windows(op: np.ufunc, xp: np.ndarray, out: np.ndarray, geom: _Geomet
     if geom.kernel_size[0] == 1:
         rows = xp[geom.row_offset(0)]  # (n, Ho, Wp, C) view
     else:
-        rows = np.empty(geom.rows_shape(xp.shape), dtype=xp.dtype)  # (n, Ho, Wp, C)
+        rows = buffers.empty(geom.rows_shape(xp.shape), xp.dtype)  # (n, Ho, Wp, C)
         row_slices = [xp[index] for index in geom.row_offsets]
         op(row_slices[0], row_slices[1], out=rows)
         for s in row_slices[2:]:
@@ -639,7 +640,7 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
     geom = cache.geometry()
     # Windows that tile the input write every element of dx; otherwise each chunk
     # zeroes its part of dx just before using it (while it is in the cache).
-    dx = np.empty(cache.input_shape, dtype=dtype)
+    dx = buffers.empty(cache.input_shape, dtype)
     tiles = geom.tiles(cache.input_shape)
 
     def run(chunk: slice) -> None:
@@ -654,7 +655,7 @@ def max_pool2d_backward(dy: Any, cache: MaxPool2dCache) -> np.ndarray:
                 return
         xp = geom.pad(cache.x[chunk], -np.inf)
         # The gradient of the padded input: dx itself, or a padded temporary.
-        dxp = np.zeros(xp.shape, dtype=dtype) if geom.padded else dx[chunk]
+        dxp = buffers.zeros(xp.shape, dtype) if geom.padded else dx[chunk]
         if not (tiles or geom.padded):
             dxp.fill(0)
         if special and (np.isnan(y).any() or (geom.padded and np.isneginf(y).any())):
@@ -693,9 +694,10 @@ def _scatter_tiled_max(x: np.ndarray, y: np.ndarray, dy: np.ndarray, dx: np.ndar
     (kh, kw), (Ho, Wo) = geom.kernel_size, geom.out_hw
     n, C = y.shape[0], y.shape[3]
     run = Wo * kw * C  # one window row of a whole output row
-    rep = np.empty((n * Ho, Wo, kw, C), dtype=y.dtype)  # y, then dy, repeated kw times
+    rep = buffers.empty((n * Ho, Wo, kw, C), y.dtype)  # y, then dy, repeated kw times
     np.copyto(rep, y.reshape(n * Ho, Wo, 1, C))
-    hit = np.equal(x.reshape(n * Ho, kh, run), rep.reshape(n * Ho, 1, run))  # (n*Ho, kh, run)
+    hit = buffers.empty((n * Ho, kh, run), bool)
+    np.equal(x.reshape(n * Ho, kh, run), rep.reshape(n * Ho, 1, run), out=hit)  # (n*Ho, kh, run)
     if np.count_nonzero(hit) != y.size:
         if C < 32:
             return False
@@ -735,7 +737,8 @@ def _scatter_first_max_flat(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: 
         np.add(arg, untaken.view(np.uint8), out=arg)
     # Windows not served by offset last-1 have arg == last: the last offset, no comparison.
     window_start, offset_step = geom.flat_indices(dxp.shape)
-    index = np.take(offset_step, arg.astype(np.intp))  # (n, Ho, Wo, C) int64
+    index = buffers.empty(y.shape, np.intp)
+    np.take(offset_step, arg, out=index)  # (n, Ho, Wo, C) int64
     index += window_start
     np.add.at(np.reshape(dxp, -1, copy=False), index.reshape(-1), dy.reshape(-1))
 
@@ -854,7 +857,7 @@ def avg_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     count_include_pad = _check_bool(count_include_pad, "count_include_pad")
     geom = _geometry("avg_pool2d", x.shape, h_axis, kernel_size, stride, padding, 1, ceil_mode)
     divisor = _avg_divisor(x.shape, geom, count_include_pad)
-    y = np.empty(geom.out_shape(x.shape), dtype=x.dtype)
+    y = buffers.empty(geom.out_shape(x.shape), x.dtype)
 
     def run(chunk: slice) -> None:
         _reduce_windows(np.add, geom.pad(x[chunk], 0.0), y[chunk], geom)  # window sums
@@ -919,7 +922,7 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
         shape = list(cache.output_shape)
         shape[h_axis + 1:h_axis + 1] = [kh]  # (N, Ho, kh, Wo, C) or (N, C, Ho, kh, Wo)
         shape[h_axis + 3:h_axis + 3] = [kw]  # (N, Ho, kh, Wo, kw, C) or (N, C, Ho, kh, Wo, kw)
-        dx6 = np.empty(shape, dtype=dtype)
+        dx6 = buffers.empty(shape, dtype)
         lead = (slice(None),) * (h_axis + 1)
         expand = lead + (None, slice(None), None)  # (n, Ho, 1, Wo, 1, C) or (n, C, Ho, 1, Wo, 1)
 
@@ -929,11 +932,11 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
 
         run_chunks(run_tiles, chunks)
         return dx6.reshape(cache.input_shape)
-    dx = np.zeros(cache.input_shape, dtype=dtype)
+    dx = buffers.zeros(cache.input_shape, dtype)
 
     def run(chunk: slice) -> None:
         g = np.divide(dy[chunk], cache.divisor, dtype=dtype)  # (n, Ho, Wo, C): each window's share
-        dxp = (np.zeros(geom.padded_shape(dx[chunk].shape), dtype=dtype) if geom.padded
+        dxp = (buffers.zeros(geom.padded_shape(dx[chunk].shape), dtype) if geom.padded
                else dx[chunk])
         scatter = _OffsetScatter(dxp, geom, g.shape)
         for k, index in geom.offsets():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import buffers
 from .padding import Padding2D
 
 __all__ = ["pad_hw", "window_view"]
@@ -26,7 +27,8 @@ def pad_hw(x: np.ndarray, padding: Padding2D, *, value: float = 0.0, h_axis: int
     shape = list(x.shape)
     shape[h_axis] += t + b
     shape[h_axis + 1] += l + r
-    out = np.full(shape, value, dtype=x.dtype)
+    out = buffers.empty(shape, x.dtype)
+    out.fill(value)
     index = [slice(None)] * x.ndim
     index[h_axis] = slice(t, t + x.shape[h_axis])
     index[h_axis + 1] = slice(l, l + x.shape[h_axis + 1])

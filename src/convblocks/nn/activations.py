@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..functional.buffers import empty_like as pooled_empty_like
 from ..functional.threads import map_slices
 from .base import Layer
 
@@ -25,7 +26,7 @@ class ReLU(Layer):
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         x = np.ascontiguousarray(x)
-        y = np.empty_like(x)
+        y = pooled_empty_like(x)
         mask = self._mask  # this layer's own: reuse its memory when the shape repeats
         if mask is None or mask.shape != x.shape:
             mask = np.empty(x.shape, dtype=bool)
@@ -41,7 +42,7 @@ class ReLU(Layer):
 
     def _backward(self, dy: np.ndarray) -> np.ndarray:
         dy = np.ascontiguousarray(dy)
-        dx = np.empty_like(dy)
+        dx = pooled_empty_like(dy)
         dyf, dxf, mf = dy.reshape(-1), dx.reshape(-1), self._mask.reshape(-1)
         # bool mask: dy where x > 0, else 0
         map_slices(lambda s: np.multiply(dyf[s], mf[s], out=dxf[s]), dyf.size, dy.itemsize)
