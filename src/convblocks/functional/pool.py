@@ -738,7 +738,8 @@ def _scatter_first_max_flat(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: 
     # Windows not served by offset last-1 have arg == last: the last offset, no comparison.
     window_start, offset_step = geom.flat_indices(dxp.shape)
     index = buffers.empty(y.shape, np.intp)
-    np.take(offset_step, arg, out=index)  # (n, Ho, Wo, C) int64
+    # mode='clip' (arg is always in range): the default 'raise' first copies arg to intp
+    np.take(offset_step, arg, out=index, mode="clip")  # (n, Ho, Wo, C) int64
     index += window_start
     np.add.at(np.reshape(dxp, -1, copy=False), index.reshape(-1), dy.reshape(-1))
 
