@@ -220,3 +220,44 @@ def test_whole_model_input_gradient_by_central_differences():
     assert model.layers[0].needs_input_grad
     model.backward(np.ones((3, 3)))
     assert not model.layers[0].needs_input_grad
+
+
+# ----------------------------------------------- ReLU + MaxPool2D run pool first
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                  dict(kernel_size=3, stride=1, ceil_mode=True)])
+def test_relu_then_max_pool_runs_reordered_with_identical_results(data_format, pool):
+    """Sequential runs (ReLU, MaxPool2D) as pool-then-ReLU: every value and gradient must
+    equal the layer-by-layer order bit for bit, ties, all-negative windows and NaN included."""
+    def layers():
+        return [nn.Conv2D(6, 3, padding="same", data_format=data_format),
+                nn.ReLU(), nn.MaxPool2D(**pool, data_format=data_format),
+                nn.ReLU(), nn.MaxPool2D(2, data_format=data_format, ceil_mode=True),
+                nn.Flatten(), nn.Dense(3)]
+
+    shape = (9, 9, 2) if data_format == "NHWC" else (2, 9, 9)
+    model = nn.Sequential(layers(), input_shape=shape, seed=3)
+    plain = nn.Sequential(layers(), input_shape=shape, seed=3)  # the same weights
+    rng = np.random.default_rng(0)
+    for with_nan in (False, True):
+        x = rng.standard_normal((5, *shape)).round(1)  # rounding makes ties
+        x[0] = -np.abs(x[0])  # windows with nothing positive
+        if with_nan:
+            x[1, 1, 2] = np.nan
+        y = model.forward(x, training=True)
+        h = x
+        for layer in plain.layers:  # the order as written
+            h = layer.forward(h, training=True)
+        np.testing.assert_array_equal(y, h)
+        # the ReLUs ran after their pools: their outputs have the pooled shape
+        assert model.layers[1]._y_shape == model.layers[2]._y_shape != plain.layers[1]._y_shape
+        assert model.layers[3]._y_shape == model.layers[4]._y_shape
+        dy = rng.standard_normal(y.shape)
+        dx = model.backward(dy, input_grad=True)
+        g = dy
+        for layer in reversed(plain.layers):
+            g = layer.backward(g)
+        np.testing.assert_array_equal(dx, g)
+        for k, grad in model.grads().items():
+            np.testing.assert_array_equal(grad, plain.grads()[k], err_msg=k)
+        assert np.isnan(y[1]).all() == with_nan and not np.isnan(y[2:]).any()

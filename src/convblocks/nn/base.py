@@ -185,6 +185,17 @@ class Layer:
             dy = dy.astype(self.dtype)
         return self._backward(dy)
 
+    def _forward_reordered(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Forward on an input not of the built shape (``x`` already in the layer's dtype).
+
+        Only for an elementwise layer that :class:`~convblocks.nn.Sequential` runs after
+        the max pooling that follows it (they commute); its backward then takes ``dy``
+        of this output's shape.
+        """
+        y = self._forward(x, bool(training))
+        self._y_shape = y.shape
+        return y
+
     def clear(self) -> None:
         """Drop what the last forward kept for backward (frees memory after inference)."""
         self._clear_cache()

@@ -3,7 +3,9 @@
 Training is plain minibatch backpropagation: forward through every layer, the loss's
 gradient, backward through the layers in reverse (the first layer skips its input
 gradient), optional clipping by global norm, then one optimizer step with the
-schedule's learning rate. Determinism: ``fit(seed=s)`` draws epoch ``e``'s shuffle and
+schedule's learning rate. A ReLU directly followed by a MaxPool2D runs after the
+pooling instead, on a quarter of the values: the results are identical bit for bit
+(see ``_steps``). Determinism: ``fit(seed=s)`` draws epoch ``e``'s shuffle and
 dropout masks from ``SeedSequence([s, e])``, so a run resumed at epoch ``e`` from a
 checkpoint written at the end of epoch ``e - 1`` repeats the uninterrupted run bit for bit.
 """
@@ -18,7 +20,9 @@ import numpy as np
 
 from ..datasets.batches import iterate_batches
 from ..functional.checks import as_float_array, as_int, shape_str
+from .activations import ReLU
 from .base import Layer, layer_from_config
+from .layers import MaxPool2D
 from .losses import Loss, softmax
 from .optim import Optimizer, clip_grad_norm
 from .schedules import Schedule
@@ -27,6 +31,28 @@ __all__ = ["Sequential"]
 
 _CALLBACK_METHODS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end",
                      "on_train_end")
+
+
+def _steps(layers: Sequence[Layer]) -> list[tuple[Layer, ...]]:
+    """The layers in execution groups: ``(ReLU, MaxPool2D)`` pairs, other layers alone.
+
+    ReLU commutes with max pooling exactly: ``max(relu(window)) == relu(max(window))``
+    (ReLU is non-decreasing; a NaN stays NaN), and the gradients agree too: where the
+    window's maximum is positive, its first maximum is the same element before and after
+    ReLU, and elsewhere both orders give 0. Pooling first leaves ReLU a quarter of the
+    values (2x2 windows), and the pooling sees no ReLU-made ties. A pair runs as
+    pool, then ReLU; its backward as ReLU, then pool.
+    """
+    steps: list[tuple[Layer, ...]] = []
+    i = 0
+    while i < len(layers):
+        if i + 1 < len(layers) and type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2D:
+            steps.append((layers[i], layers[i + 1]))
+            i += 2
+        else:
+            steps.append((layers[i],))
+            i += 1
+    return steps
 
 
 def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
@@ -138,8 +164,12 @@ class Sequential:
         x = self._check_input(x)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        for step in _steps(self.layers):
+            if len(step) == 2:  # (ReLU, MaxPool2D): pool first, the same result (see _steps)
+                relu, pool = step
+                x = relu._forward_reordered(pool.forward(x, training), training)
+            else:
+                x = step[0].forward(x, training)
         return x
 
     def backward(self, dy: Any, *, input_grad: bool = False) -> np.ndarray | None:
@@ -149,8 +179,9 @@ class Sequential:
         when ``input_grad`` is True, else None (the first layer skips that work).
         """
         self.layers[0].needs_input_grad = bool(input_grad)
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
+        for step in reversed(_steps(self.layers)):
+            for layer in step:  # a (ReLU, MaxPool2D) pair ran pool first: ReLU's backward first
+                dy = layer.backward(dy)
         return dy
 
     def params(self) -> dict[str, np.ndarray]:
