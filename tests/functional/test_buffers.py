@@ -43,11 +43,11 @@ def test_memory_of_a_dropped_array_is_reused():
 def test_memory_still_referenced_is_never_handed_out(hold):
     a = buffers.empty(BIG, np.float32)
     a[...] = 7.0
-    keep = {"array": lambda: a, "reshape": lambda: a.reshape(-1),
-            "slice": lambda: a[1:3, ::2], "transpose": lambda: a.T,
-            "memoryview": lambda: memoryview(a), "dtype_view": lambda: a.view(np.int32),
-            "in_list": lambda: [a], "ravel": lambda: np.ravel(a)}[hold]()
-    del a
+    holders = {"array": a, "reshape": a.reshape(-1), "slice": a[1:3, ::2], "transpose": a.T,
+               "memoryview": memoryview(a), "dtype_view": a.view(np.int32), "in_list": [a],
+               "ravel": np.ravel(a)}
+    keep = holders[hold]
+    del a, holders  # only `keep` refers to the memory now
     gc.collect()
     others = [buffers.empty(BIG, np.float32) for _ in range(3)]
     for o in others:

@@ -155,6 +155,32 @@ def _backward(y: "torch.Tensor", dy: np.ndarray | None) -> None:
 
 
 # --------------------------------------------------------------------------- convolution
+def _conv_outputs(y: "torch.Tensor", xt: "torch.Tensor", wt: "torch.Tensor",
+                  bt: "torch.Tensor | None", dy: np.ndarray | None,
+                  data_format: str) -> dict[str, np.ndarray | None]:
+    """Backpropagate ``dy`` (if given) from a torch convolution's output ``y``; return
+    ``y``, ``dx``, ``dw``, ``db`` in the engine's layouts (``db`` None without bias)."""
+    _backward(y, None if dy is None else to_nchw(dy, data_format))
+    out: dict[str, np.ndarray | None] = {"y": from_nchw(y.detach().numpy(), data_format)}
+    if dy is not None:
+        dw = _grad(wt)
+        out["dx"] = from_nchw(_grad(xt), data_format)
+        out["dw"] = dw.transpose(2, 3, 1, 0) if data_format == "NHWC" else dw
+        out["db"] = _grad(bt) if bt is not None else None
+    return out
+
+
+def assert_bias_grad_and_inputs_kept(db: np.ndarray | None, ref: dict, b: np.ndarray | None,
+                                     originals: list, inputs: list, cfg: dict) -> None:
+    """``db`` is None without bias, else close to ``ref["db"]``; and no input changed."""
+    if b is None:
+        assert db is None, f"db must be None without bias for {cfg}"
+    else:
+        assert_close(db, ref["db"], dtype=cfg["dtype"], name="db", config=cfg)
+    for before, after in zip(originals, [a for a in inputs if a is not None]):
+        np.testing.assert_array_equal(after, before, err_msg=f"an input was modified for {cfg}")
+
+
 def conv2d_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, dy: np.ndarray | None, *,
                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
                data_format: str = "NHWC") -> dict[str, np.ndarray | None]:
@@ -174,14 +200,7 @@ def conv2d_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, dy: np.ndarra
     # (N, C, H, W) -> (N, C, t+H+b, l+W+r), then an unpadded torch convolution.
     y = F.conv2d(F.pad(xt, (l, r, t, bo)), wt, bt, stride=pair(stride),
                  dilation=pair(dilation), groups=groups)
-    _backward(y, None if dy is None else to_nchw(dy, data_format))
-    out: dict[str, np.ndarray | None] = {"y": from_nchw(y.detach().numpy(), data_format)}
-    if dy is not None:
-        dw = _grad(wt)
-        out["dx"] = from_nchw(_grad(xt), data_format)
-        out["dw"] = dw.transpose(2, 3, 1, 0) if data_format == "NHWC" else dw
-        out["db"] = _grad(bt) if bt is not None else None
-    return out
+    return _conv_outputs(y, xt, wt, bt, dy, data_format)
 
 
 def conv_transpose2d_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
@@ -224,14 +243,7 @@ def conv_transpose2d_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         y = F.pad(full, (-l, l + out_hw[1] - wf, -t, t + out_hw[0] - hf))
         if bt is not None:
             y = y + bt.view(1, -1, 1, 1)
-    _backward(y, None if dy is None else to_nchw(dy, data_format))
-    out: dict[str, np.ndarray | None] = {"y": from_nchw(y.detach().numpy(), data_format)}
-    if dy is not None:
-        dw = _grad(wt)
-        out["dx"] = from_nchw(_grad(xt), data_format)
-        out["dw"] = dw.transpose(2, 3, 1, 0) if data_format == "NHWC" else dw
-        out["db"] = _grad(bt) if bt is not None else None
-    return out
+    return _conv_outputs(y, xt, wt, bt, dy, data_format)
 
 
 # --------------------------------------------------------------------------- pooling

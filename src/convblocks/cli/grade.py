@@ -10,7 +10,6 @@ See docs/grading.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from convblocks.cli.argtypes import byte_size, positive_int, positive_seconds

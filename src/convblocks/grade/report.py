@@ -135,7 +135,7 @@ def print_file(rep: FileReport, out: TextIO, *, color: bool = False) -> None:
                   f"{note.get('code', '')[:60]!s}  -> {note['error']['type']}: "
                   f"{note['error']['message'][:120]}\n")
     if "characters cut]" in rep.load_output:
-        out.write(f"  while loading, printed too much; kept the first 4000 characters\n")
+        out.write("  while loading, printed too much; kept the first 4000 characters\n")
     width = max(len(n) for n in FUNCTIONS)
     for name, f in rep.functions.items():
         label = name if f.learner_name == name else f"{name} ({f.learner_name})"
