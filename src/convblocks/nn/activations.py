@@ -27,9 +27,8 @@ class ReLU(Layer):
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         x = np.ascontiguousarray(x)
         y = pooled_empty_like(x)
-        mask = self._mask  # this layer's own: reuse its memory when the shape repeats
-        if mask is None or mask.shape != x.shape:
-            mask = np.empty(x.shape, dtype=bool)
+        self._mask = None  # the last step's mask: its memory goes back to the pool first
+        mask = pooled_empty_like(x, dtype=bool)
         xf, yf, mf = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
 
         def run(s: slice) -> None:

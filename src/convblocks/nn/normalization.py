@@ -131,7 +131,8 @@ class BatchNorm2D(Layer):
         if training:
             mean_c = self._channel_sum(x2) / m  # (C,)
             mean = self._vec(mean_c)  # as a broadcastable vector
-            xc = _reuse(self._xc, x2)  # centred input, kept for backward
+            self._xc = None  # the last step's: its memory goes back to the pool first
+            xc = pooled_empty_like(x2)  # centred input, kept for backward
 
             def centre(s: slice) -> np.ndarray:
                 np.subtract(x2[s], mean, out=xc[s])
@@ -195,14 +196,3 @@ class BatchNorm2D(Layer):
 
         self._chunks(grad, dy2)
         return dx.reshape(dy.shape)
-
-
-def _reuse(buffer: np.ndarray | None, like: np.ndarray) -> np.ndarray:
-    """``buffer`` when it matches ``like``'s shape and dtype, else a new array like it.
-
-    A layer's own cache array, overwritten by each forward, reuses its memory: a fresh
-    multi-megabyte array costs a page fault per 4 KiB page on first touch.
-    """
-    if buffer is not None and buffer.shape == like.shape and buffer.dtype == like.dtype:
-        return buffer
-    return np.empty_like(like)
