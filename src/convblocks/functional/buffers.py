@@ -134,20 +134,24 @@ def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
         while this array or any view of it is alive.
     """
     dtype = np.dtype(dtype)
-    shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+    if type(shape) is not tuple:
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     nbytes = math.prod(shape) * dtype.itemsize
     if _FREE is None or nbytes < MIN_POOLED_BYTES or nbytes > _limit:
         return np.empty(shape, dtype=dtype)
+    getrefcount, free = sys.getrefcount, _FREE
     with _lock:
         for i in range(len(_pool) - 1, -1, -1):  # most recently used first
-            if _pool[i].nbytes == nbytes and sys.getrefcount(_pool[i]) == _FREE:
-                buffer = _pool.pop(i)
+            buffer = _pool[i]
+            if buffer.nbytes == nbytes and getrefcount(buffer) == free + 1:  # the pool and `buffer` only
+                del _pool[i]
                 _pool.append(buffer)
-                return buffer.view(dtype).reshape(shape)
-        _shrink(nbytes)
-        buffer = np.empty(nbytes, dtype=np.uint8)
-        _pool.append(buffer)
-        return buffer.view(dtype).reshape(shape)
+                break
+        else:
+            _shrink(nbytes)
+            buffer = np.empty(nbytes, dtype=np.uint8)
+            _pool.append(buffer)
+    return buffer.view(dtype).reshape(shape)
 
 
 def zeros(shape: Any, dtype: Any = np.float64) -> np.ndarray:
