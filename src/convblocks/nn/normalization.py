@@ -77,7 +77,8 @@ class BatchNorm2D(Layer):
         self._x2 = self._xc = self._inv_std = self._scale = None
 
     # Channel-wise work on a view whose axis 0 is split into chunks. NHWC is viewed as
-    # (M / R, R*C) rows of R pixels (M = N*H*W; R = H*W, or W for big images) with the
+    # (M / R, R*C) rows of R pixels (M = N*H*W; R = H*W, W or 1: the first whose row
+    # holds at most 2**16 values) with the
     # (C,) vectors tiled R times: a (M, C) view broadcast against (C,) would run
     # C-long inner loops, 2-3x slower for C = 32. Per-channel sums are taken over the
     # rows, then folded from (R*C,) to (C,). NCHW is viewed as (N, C, H*W). Every
