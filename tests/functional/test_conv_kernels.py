@@ -1,8 +1,9 @@
 """Every internal kernel path of the convolution engine, against PyTorch.
 
 gemm_conv picks a column layout from the channels per group (channel-first for 1,
-tap-major col2im below 16, pixel-major above), the stride-1 input gradient runs as a
-forward convolution, and (when enabled) 3x3 stride-1 layers with enough channels go
+tap-major col2im below 16, pixel-major above; windows that tile the input, stride =
+kernel, make the input gradient one copy, and windows apart write instead of add),
+the stride-1 input gradient runs as a forward convolution, and (when enabled) 3x3 stride-1 layers with enough channels go
 to Winograd F(2x2, 3x3). The oracle tests draw small channel counts; these configurations force
 each path, in float64 (1e-10) and float32 (1e-4, against the float64 reference); Winograd's
 size thresholds are lowered (and it is enabled) here so that small layers take it.
@@ -32,6 +33,11 @@ CASES = [
     (2, 7, 8, 24, 17, (3, 3), dict(padding=((0, 2), (2, 1)))),         # Winograd, asymmetric padding
     (1, 5, 5, 16, 32, (3, 3), dict(padding="same")),                   # Winograd, 'same'
     (2, 9, 9, 16, 16, (3, 3), dict(padding=4)),                        # padding wider than the kernel
+    (2, 8, 9, 16, 8, (2, 2), dict(stride=2)),                          # tiling windows: dx is one copy
+    (2, 9, 8, 1, 4, (3, 2), dict(stride=(3, 2))),                      # ... one channel, a spare row
+    (2, 6, 6, 8, 12, (2, 3), dict(stride=(2, 3), groups=4)),           # ... grouped
+    (2, 10, 11, 16, 8, (2, 2), dict(stride=3, padding=1)),             # apart: pixel-major writes
+    (2, 10, 11, 6, 8, (2, 3), dict(stride=(2, 4), padding=1)),         # apart: tap-major writes
 ]
 
 
