@@ -91,7 +91,8 @@ class LeakyReLU(Layer):
         def run(s: slice) -> None:
             np.multiply(xf[s] > 0, flip, out=bf[s])  # flip where x > 0, else 0
             np.bitwise_xor(bf[s], slope_bits, out=bf[s])  # the bits of 1.0 or of the slope
-            np.multiply(xf[s], sf[s], out=yf[s])
+            with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in PyTorch: no warning
+                np.multiply(xf[s], sf[s], out=yf[s])
 
         map_slices(run, xf.size, x.itemsize)  # chunks on the engine's threads
         self._slope = slope
@@ -101,5 +102,10 @@ class LeakyReLU(Layer):
         dy = np.ascontiguousarray(dy)
         dx = pooled_empty_like(dy)
         dyf, dxf, sf = dy.reshape(-1), dx.reshape(-1), self._slope.reshape(-1)
-        map_slices(lambda s: np.multiply(dyf[s], sf[s], out=dxf[s]), dyf.size, dy.itemsize)
+
+        def run(s: slice) -> None:
+            with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch: no warning
+                np.multiply(dyf[s], sf[s], out=dxf[s])
+
+        map_slices(run, dyf.size, dy.itemsize)
         return dx
