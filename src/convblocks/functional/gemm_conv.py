@@ -253,9 +253,12 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
     # columns cost more than the longer additions save (shape (c): 1.29 vs 1.20 ms)
     if Cg < _TAP_MAJOR_MAX_CHANNELS and stride == (1, 1) and groups == 1 and dy.dtype == np.float32:
         return _input_grad_flat(dy, w, in_hw=in_hw, padding=padding, dilation=dilation)
-    if stride == (kh, kw) and dilation == (1, 1) and padding == ((0, 0), (0, 0)):
-        return _input_grad_tiled(dy, w, in_hw=in_hw, groups=groups)
-    if Cg == 1:
+    # Windows that tile the input (stride = kernel, no dilation or padding): every
+    # pixel is one tap of one window (or none, past the last window).
+    tiled = stride == (kh, kw) and dilation == (1, 1) and padding == ((0, 0), (0, 0))
+    if tiled:
+        layout = "pixel_major"
+    elif Cg == 1:
         layout = "channel_first"
     elif Cg < _TAP_MAJOR_MAX_CHANNELS:
         layout = "tap_major"
@@ -268,7 +271,12 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
     (pt, _), (pl, _) = padding
     sh, sw = stride
     dh, dw_ = dilation
-    dx = buffers.zeros((N, H, W, C), dy.dtype)
+    if tiled:  # written in full below, but for rows and columns past the last window
+        dx = buffers.empty((N, H, W, C), dy.dtype)
+        dx[:, Ho * kh:] = 0
+        dx[:, :, Wo * kw:] = 0
+    else:
+        dx = buffers.zeros((N, H, W, C), dy.dtype)
     taps = kh * kw
     nb = block_size(N, Ho * Wo * taps * Cg * dy.itemsize)
     # per group, the weights arranged so that one GEMM yields dcols in the layout:
@@ -309,8 +317,16 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
                 d = dcols[:M]
                 np.matmul(dyg, wt[g], out=d)  # (M, Kg) @ (Kg, kh*kw*Cg) -> (M, kh*kw*Cg)
                 taps_view = d.reshape(b, Ho, Wo, kh, kw, Cg).transpose(3, 4, 0, 1, 2, 5)
-            # col2im: taps_view[p, q] (b, Ho, Wo, Cg) is what tap (p, q) of each window adds
             dxg = dx[n0:n0 + b, :, :, g * Cg:(g + 1) * Cg]
+            if tiled:
+                # dcols (b, Ho, Wo, kh, kw, Cg) is this block of dx seen as
+                # (b, Ho, kh, Wo, kw, Cg) with two axes swapped: one copy instead of
+                # kh*kw strided additions (8x faster for 2x2/2 with 16 channels).
+                # Splitting H into (Ho, kh) and W into (Wo, kw) is a view, never a copy.
+                dst = np.reshape(dxg[:, :Ho * kh, :Wo * kw], (b, Ho, kh, Wo, kw, Cg), copy=False)
+                np.copyto(dst, d.reshape(b, Ho, Wo, kh, kw, Cg).transpose(0, 1, 3, 2, 4, 5))
+                continue
+            # col2im: taps_view[p, q] (b, Ho, Wo, Cg) is what tap (p, q) of each window adds
             for p, (i0, i1, r0) in enumerate(rows):
                 for q, (j0, j1, s0) in enumerate(colr):
                     if i1 > i0 and j1 > j0:
@@ -319,40 +335,6 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
                             target += taps_view[p, q, :, i0:i1, j0:j1]
                         else:
                             target[...] = taps_view[p, q, :, i0:i1, j0:j1]
-    return dx
-
-
-def _input_grad_tiled(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, groups: int) -> np.ndarray:
-    """Input gradient when the windows tile the input: stride = kernel, no dilation or padding.
-
-    Every input pixel is read by one tap of one window (or by none, past the last
-    window), so col2im adds nothing up: ``dcols = dy @ W.T``, (M, kh*kw*Cg) seen as
-    (b, Ho, Wo, kh, kw, Cg), is the block of ``dx`` seen as (b, Ho, kh, Wo, kw, Cg)
-    with two axes swapped, one copy (instead of ``kh*kw`` strided additions into
-    zeros, 8x slower for a 2x2/2 transposed convolution with 16 channels).
-    Returns (N, H, W, C).
-    """
-    N, Ho, Wo, K = dy.shape
-    kh, kw, Cg, _ = w.shape
-    H, W = in_hw
-    C, Kg, taps = Cg * groups, K // groups, kh * kw * Cg
-    dx = buffers.empty((N, H, W, C), dy.dtype)
-    dx[:, Ho * kh:] = 0  # rows and columns past the last window (usually none)
-    dx[:, :, Wo * kw:] = 0
-    # per group (Kg, kh*kw*Cg): dy (M, Kg) @ it -> (M, kh*kw*Cg)
-    wt = [np.ascontiguousarray(w[..., g * Kg:(g + 1) * Kg].reshape(taps, Kg).T) for g in range(groups)]
-    nb = block_size(N, Ho * Wo * taps * dy.itemsize)
-    dcols = buffers.empty((nb * Ho * Wo, taps), dy.dtype)
-    for n0, b in _blocks(N, nb):
-        M = b * Ho * Wo
-        dy2d = dy[n0:n0 + b].reshape(M, K)
-        for g in range(groups):
-            d = dcols[:M]
-            np.matmul(dy2d[:, g * Kg:(g + 1) * Kg], wt[g], out=d)  # (M, Kg) @ (Kg, kh*kw*Cg) -> (M, kh*kw*Cg)
-            # a view of dx (splitting H into (Ho, kh) and W into (Wo, kw) never copies)
-            dst = np.reshape(dx[n0:n0 + b, :Ho * kh, :Wo * kw, g * Cg:(g + 1) * Cg],
-                             (b, Ho, kh, Wo, kw, Cg), copy=False)
-            np.copyto(dst, d.reshape(b, Ho, Wo, kh, kw, Cg).transpose(0, 1, 3, 2, 4, 5))
     return dx
 
 
