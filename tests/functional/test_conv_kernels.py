@@ -34,7 +34,7 @@ CASES = [
     (1, 5, 5, 16, 32, (3, 3), dict(padding="same")),                   # Winograd, 'same'
     (2, 9, 9, 16, 16, (3, 3), dict(padding=4)),                        # padding wider than the kernel
     (2, 8, 9, 16, 8, (2, 2), dict(stride=2)),                          # tiling windows: dx is one copy
-    (2, 9, 8, 1, 4, (3, 2), dict(stride=(3, 2))),                      # ... one channel, a spare row
+    (2, 10, 8, 1, 4, (3, 2), dict(stride=(3, 2))),                     # ... one channel, a spare row
     (2, 6, 6, 8, 12, (2, 3), dict(stride=(2, 3), groups=4)),           # ... grouped
     (2, 10, 11, 16, 8, (2, 2), dict(stride=3, padding=1)),             # apart: pixel-major writes
     (2, 10, 11, 6, 8, (2, 3), dict(stride=(2, 4), padding=1)),         # apart: tap-major writes
