@@ -435,18 +435,36 @@ def test_interleaved_calls_do_not_share_buffers(kind):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kernel", [2, 3])
-@pytest.mark.parametrize("c", [6, 32, 40])  # the tiled path's tie walk needs C >= 32
-def test_tiled_max_pool2d_with_many_ties_matches_torch(c, kernel, dtype):
+# NHWC's tiled path walks ties from 32 channels on (fewer: the general path); NCHW
+# windows take the general path
+@pytest.mark.parametrize("data_format,c,wo", [("NHWC", 6, 3), ("NHWC", 32, 3), ("NHWC", 40, 3),
+                                              ("NCHW", 5, 3), ("NCHW", 3, 33)])
+def test_tiled_max_pool2d_with_many_ties_matches_torch(data_format, c, wo, kernel, dtype):
     """Windows that tile the input, on ReLU-like data (half zeros, small integers):
     most windows tie, and each sends its gradient to its first maximum only."""
     rng = np.random.default_rng(c * 10 + kernel)
-    x = np.maximum(rng.integers(-3, 3, size=(3, 4 * kernel, 3 * kernel, c)), 0).astype(dtype)
-    y, cache = max_pool2d(x, kernel)
+    shape = (3, 4 * kernel, wo * kernel, c) if data_format == "NHWC" else (3, c, 4 * kernel, wo * kernel)
+    x = np.maximum(rng.integers(-3, 3, size=shape), 0).astype(dtype)
+    y, cache = max_pool2d(x, kernel, data_format=data_format)
     dy = random_array(rng, y.shape, dtype)
-    ref = max_pool2d_ref(x, dy, kernel_size=kernel)
-    assert_close(y, ref["y"], dtype=dtype, name="y", config=(c, kernel))
-    assert_close(max_pool2d_backward(dy, cache), ref["dx"], dtype=dtype, name="dx",
-                 config=(c, kernel))
+    ref = max_pool2d_ref(x, dy, kernel_size=kernel, data_format=data_format)
+    config = (data_format, c, wo, kernel)
+    assert_close(y, ref["y"], dtype=dtype, name="y", config=config)
+    assert_close(max_pool2d_backward(dy, cache), ref["dx"], dtype=dtype, name="dx", config=config)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [2, (2, 3)])
+def test_tiled_max_pool2d_nchw_distinct_values_match_torch(kernel, dtype):
+    """NCHW windows that tile the input, no ties."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    rng = np.random.default_rng(kh * 10 + kw)
+    x = distinct_array(rng, (4, 6, 5 * kh, 7 * kw), dtype)
+    y, cache = max_pool2d(x, kernel, data_format="NCHW")
+    dy = random_array(rng, y.shape, dtype)
+    ref = max_pool2d_ref(x, dy, kernel_size=kernel, data_format="NCHW")
+    assert_close(y, ref["y"], dtype=dtype, name="y", config=kernel)
+    assert_close(max_pool2d_backward(dy, cache), ref["dx"], dtype=dtype, name="dx", config=kernel)
 
 
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
