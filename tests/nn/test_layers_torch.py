@@ -235,25 +235,34 @@ def test_activations_match_torch(make, ref, shape, rng, two_engine_threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, 1.5, -0.5])
-def test_leaky_relu_equals_torch_bit_for_bit(slope, dtype, rng, two_engine_threads):
-    """Values and gradients to the bit, signed zeros, infinities and NaN included
-    (the slope is built from bit patterns, so every slope and dtype is covered)."""
-    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3.0, -3.0])
+@pytest.mark.parametrize("slope", [None, 0.0, 0.01, 0.2, 1.0, 1.5, -0.5])  # None: ReLU
+def test_relu_and_leaky_relu_equal_torch_bit_for_bit(slope, dtype, rng, two_engine_threads):
+    """Values and gradients to the bit, signed zeros, infinities and NaN included: a
+    NaN input passes its gradient, and a masked position's gradient is exactly 0 (ReLU)
+    even where ``dy`` is inf or NaN. The one difference: ReLU maps -0.0 to +0.0."""
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3.0, -3.0,
+                        -1.0, -0.0, np.nan, -np.inf])
+    special_dy = [1.0, -1.0, 2.0, -2.0, 0.5, np.inf, -np.inf, np.nan, -0.0,
+                  np.inf, np.nan, -0.0, np.nan]
     x = np.concatenate([special, rng.standard_normal(8 * 24 * 24 * 64 - special.size)])
     x = x.reshape(8, 24, 24, 64).astype(dtype)  # large enough for chunks on 2 threads
     dy = rng.standard_normal(x.shape).astype(dtype)
-    dy.reshape(-1)[:special.size] = [1.0, -1.0, 2.0, -2.0, 0.5, np.inf, -np.inf, np.nan, -0.0]
-    layer = nn.LeakyReLU(slope)
+    dy.reshape(-1)[:special.size] = special_dy
+    layer = nn.ReLU() if slope is None else nn.LeakyReLU(slope)
     y = layer.forward(x, training=True)
     dx = layer.backward(dy)
     tx = torch.from_numpy(x.copy()).requires_grad_()
-    ty = F.leaky_relu(tx, slope)
+    ty = F.relu(tx) if slope is None else F.leaky_relu(tx, slope)
     ty.backward(torch.from_numpy(dy))
+    ty = ty.detach().numpy()
     assert y.dtype == dtype and dx.dtype == dtype
     # bit patterns: equal values, the same signed zeros, NaN where torch has NaN
-    np.testing.assert_array_equal(np.signbit(y), np.signbit(ty.detach().numpy()))
-    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(y, ty)
+    if slope is None:  # torch's relu keeps -0.0; ours gives +0.0 (and only there)
+        negative_zero = (x == 0) & np.signbit(x)
+        assert not np.signbit(y[negative_zero]).any() and np.signbit(ty[negative_zero]).all()
+        ty = np.where(negative_zero, 0.0, ty)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(ty))
     np.testing.assert_array_equal(np.signbit(dx), np.signbit(tx.grad.numpy()))
     np.testing.assert_array_equal(dx, tx.grad.numpy())
 

@@ -14,8 +14,15 @@ __all__ = ["ReLU", "LeakyReLU"]
 
 
 class ReLU(Layer):
-    """``y = max(x, 0)``; the gradient is ``dy`` where ``x > 0`` and 0 elsewhere
-    (0 at ``x == 0``, as PyTorch). Keeps a boolean mask (1 byte per element)."""
+    """``y = max(x, 0)``; the gradient is ``dy`` where ``x > 0`` and 0 elsewhere.
+
+    PyTorch's rules, non-finite values included: a NaN input gives NaN and passes its
+    gradient (PyTorch masks where the output ``<= 0``); where ``x <= 0`` the gradient
+    is exactly 0 even if ``dy`` is inf or NaN. (``relu(-0.0)`` is +0.0 here, -0.0 in
+    PyTorch: equal values.) Both passes are one bitwise AND with a 1-byte mask kept
+    from the forward: -1 (all bits set) where not ``x <= 0``, else 0. A float times a
+    0/1 mask would turn ``inf * 0`` into NaN; ``np.where`` on random signs is ~30x slower.
+    """
 
     def __init__(self, *, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -28,12 +35,15 @@ class ReLU(Layer):
         x = np.ascontiguousarray(x)
         y = pooled_empty_like(x)
         self._mask = None  # the last step's mask: its memory goes back to the pool first
-        mask = pooled_empty_like(x, dtype=bool)
-        xf, yf, mf = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
+        mask = pooled_empty_like(x, dtype=np.int8)
+        bits = np.dtype(f"int{8 * x.itemsize}")  # same width as the float dtype
+        xf, mf = x.reshape(-1), mask.reshape(-1)
+        xb, yb = xf.view(bits), y.reshape(-1).view(bits)
 
         def run(s: slice) -> None:
-            np.greater(xf[s], 0, out=mf[s])
-            np.maximum(xf[s], 0, out=yf[s])
+            np.less_equal(xf[s], 0, out=mf[s].view(bool))
+            np.subtract(mf[s], 1, out=mf[s])  # True -> 0, False (x > 0 or NaN) -> -1
+            np.bitwise_and(xb[s], mf[s], out=yb[s])  # the int8 mask widens with its sign
 
         map_slices(run, xf.size, x.itemsize)  # chunks on the engine's threads
         self._mask = mask
@@ -42,9 +52,9 @@ class ReLU(Layer):
     def _backward(self, dy: np.ndarray) -> np.ndarray:
         dy = np.ascontiguousarray(dy)
         dx = pooled_empty_like(dy)
-        dyf, dxf, mf = dy.reshape(-1), dx.reshape(-1), self._mask.reshape(-1)
-        # bool mask: dy where x > 0, else 0
-        map_slices(lambda s: np.multiply(dyf[s], mf[s], out=dxf[s]), dyf.size, dy.itemsize)
+        bits = np.dtype(f"int{8 * dy.itemsize}")
+        dyf, dxf, mf = dy.reshape(-1).view(bits), dx.reshape(-1).view(bits), self._mask.reshape(-1)
+        map_slices(lambda s: np.bitwise_and(dyf[s], mf[s], out=dxf[s]), dyf.size, dy.itemsize)
         return dx
 
 
