@@ -102,6 +102,14 @@ BUGS = [
     ("keys_detected",
      [('    pad = hparameters["pad"]\n    n_H', '    pad = hparameters["padding"]\n    n_H'),
       ('    pad = hparameters["pad"]\n    (m, n_H', '    pad = hparameters["padding"]\n    (m, n_H')], {}, {}),
+    # A key misspelt in ONE function is a typo, not the course's convention: the
+    # other function reading the key must not be blamed (nor the file's keys changed).
+    ("key_typo_conv_forward_only",
+     [('    pad = hparameters["pad"]\n    n_H', '    pad = hparameters["padding"]\n    n_H')],
+     {"conv_forward": ("error", "but your conv_backward reads hparameters['pad'], the exercise's key: a typo?")}, {}),
+    ("key_typo_conv_backward_only",
+     [('    pad = hparameters["pad"]\n    (m, n_H', '    pad = hparameters["padding"]\n    (m, n_H')],
+     {"conv_backward": ("error", "but your conv_forward reads hparameters['pad'], the exercise's key: a typo?")}, {}),
     ("keys_given",
      [('    pad = hparameters["pad"]\n    n_H', '    pad = hparameters["padding"]\n    n_H'),
       ('    pad = hparameters["pad"]\n    (m, n_H', '    pad = hparameters["padding"]\n    (m, n_H')],

@@ -103,6 +103,8 @@ def test_load_problems_and_assumptions_are_reported(graded):
     assert graded[("keys_detected", ())].assumed == [
         "hparameters key 'pad' is your 'padding' (conv_forward reads hparameters['padding'])"]
     assert "forward_conv" in graded[("name_words_swapped_detected", ())].assumed[0]
+    for typo in ("key_typo_conv_forward_only", "key_typo_conv_backward_only"):
+        assert graded[(typo, ())].assumed == []  # a typo in one function changes no key
 
 
 def test_counterexamples_are_shrunk(graded):

@@ -83,6 +83,9 @@ class Conventions:
     layout: str = "NHWC"
     weights: str = "HWIO"
     assumed: list[str] = field(default_factory=list)
+    # A name one function reads for a key where another reads the exercise's own:
+    # {learner's name: (exercise's key, a function reading the exercise's key)}.
+    key_conflicts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -102,7 +105,7 @@ class Conventions:
 
     def copy(self) -> "Conventions":
         return Conventions(dict(self.names), dict(self.keys), dict(self.modes), self.layout,
-                           self.weights, list(self.assumed))
+                           self.weights, list(self.assumed), dict(self.key_conflicts))
 
     def with_layout(self, layout: str, weights: str) -> "Conventions":
         other = self.copy()

@@ -191,24 +191,50 @@ def _detect_names(box: Sandbox, conv: Conventions) -> None:
             conv.assumed.append(f"{function} is your {same[0]} (same words)")
 
 
+# The exercise's functions that read each hyperparameter key.
+_KEY_READERS = {"pad": ("conv_forward", "conv_backward"),
+                "stride": ("conv_forward", "conv_backward", "pool_forward", "pool_backward"),
+                "f": ("pool_forward", "pool_backward")}
+
+
+def _key_error(runner: _Runner, conv: Conventions, function: str) -> str | None:
+    """The key of the KeyError ``function`` raises on a small case, if any."""
+    if conv.name(function) not in runner.box.callables:
+        return None
+    error = runner.run(suite(function)[4], conv).outcome.error or {}
+    return error.get("message", "").strip("'\"") if error.get("type") == "KeyError" else None
+
+
 def _detect_keys(runner: _Runner, conv: Conventions) -> None:
-    """Learn hyperparameter keys from the KeyError the exercise's keys provoke."""
-    probes = [c for fn in ("conv_forward", "pool_forward") for c in suite(fn)[4:5]]
-    for case in probes:
-        for _ in range(2):
-            if conv.name(case.function) not in runner.box.callables:
-                break
-            error = runner.run(case).outcome.error or {}
-            if error.get("type") != "KeyError":
-                break
-            key = error.get("message", "").strip("'\"")
+    """Learn hyperparameter keys from the KeyError the exercise's keys provoke.
+
+    A name is adopted for the whole file only if the other functions reading that key
+    still run with it: when one of them then asks for the exercise's key (the file
+    mixes ``'padding'`` and ``'pad'``), it is a typo in one function, not the course's
+    convention; ``conv.key_conflicts`` records it for that function's hint.
+    """
+    for _ in range(len(_KEY_READERS)):  # one key per round
+        found = None
+        for function in ("conv_forward", "pool_forward", "conv_backward", "pool_backward"):
+            key = _key_error(runner, conv, function)
             match = [k for k, syn in KEY_SYNONYMS.items() if key in syn and k not in conv.keys
-                     and k in dict(case.params)]
-            if len(match) != 1:
+                     and k in _KEY_READERS and function in _KEY_READERS[k]]
+            if len(match) == 1 and key not in conv.key_conflicts:
+                found = function, match[0], key
                 break
-            conv.keys[match[0]] = key
-            conv.assumed.append(f"hparameters key {match[0]!r} is your {key!r} "
-                                f"({case.function} reads hparameters[{key!r}])")
+        if found is None:
+            return
+        function, canonical, key = found
+        trial = conv.copy()
+        trial.keys[canonical] = key
+        others = [g for g in _KEY_READERS[canonical]
+                  if g != function and _key_error(runner, trial, g) == canonical]
+        if others:
+            conv.key_conflicts[key] = (canonical, others[0])
+            continue
+        conv.keys[canonical] = key
+        conv.assumed.append(f"hparameters key {canonical!r} is your {key!r} "
+                            f"({function} reads hparameters[{key!r}])")
 
 
 def grade_file(path: str, conventions: Conventions, *, timeout: float = 10.0,

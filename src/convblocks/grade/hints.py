@@ -104,6 +104,12 @@ def _errors(ev: Evidence) -> list[str]:
             key = msg.strip("'\"")
             canonical = [k for k, syn in KEY_SYNONYMS.items() if key in syn]
             use = canonical[0] if canonical else "KEY"
+            if key in ev.conventions.key_conflicts:
+                right, other = ev.conventions.key_conflicts[key]
+                hints.append(f"reads hparameters[{key!r}], but your {other} reads "
+                             f"hparameters[{right!r}], the exercise's key: a typo? "
+                             f"read {right!r} here too")
+                continue
             hints.append(f"reads hparameters[{key!r}], which the exercise's dict does not have "
                          f"(its keys are 'stride', 'pad' / 'f', 'stride'); if your course uses "
                          f"that name, grade with --keys {use}={key}")
