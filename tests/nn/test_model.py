@@ -261,3 +261,18 @@ def test_relu_then_max_pool_runs_reordered_with_identical_results(data_format, p
         for k, grad in model.grads().items():
             np.testing.assert_array_equal(grad, plain.grads()[k], err_msg=k)
         assert np.isnan(y[1]).all() == with_nan and not np.isnan(y[2:]).any()
+
+
+def test_relu_then_dilated_max_pool_keeps_the_written_order():
+    """A dilated window can lie wholly in the -inf padding (input height 1, kernel 2,
+    dilation 2, padding 1): its output is -inf, which pool-then-ReLU would turn into 0.
+    Such pairs run as written."""
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 1))
+    layers = [nn.ReLU(), nn.MaxPool2D(2, stride=1, padding=1, dilation=2)]
+    model = nn.Sequential(layers, input_shape=(1, 4, 1))
+    y = model.forward(x, training=True)
+    h = x
+    for layer in [nn.ReLU(), nn.MaxPool2D(2, stride=1, padding=1, dilation=2)]:
+        h = layer.forward(h, training=True)
+    assert np.isneginf(y).any()
+    np.testing.assert_array_equal(y, h)

@@ -42,11 +42,17 @@ def _steps(layers: Sequence[Layer]) -> list[tuple[Layer, ...]]:
     ReLU, and elsewhere both orders give 0. Pooling first leaves ReLU a quarter of the
     values (2x2 windows), and the pooling sees no ReLU-made ties. A pair runs as
     pool, then ReLU; its backward as ReLU, then pool.
+
+    Only undilated pools qualify: a dilated window can lie wholly in the ``-inf``
+    padding, and ``relu(-inf) = 0`` would replace its ``-inf`` output. An undilated
+    window always holds an input element (padding is at most half the window, and a
+    ``ceil_mode`` window starts inside the input or its left padding).
     """
     steps: list[tuple[Layer, ...]] = []
     i = 0
     while i < len(layers):
-        if i + 1 < len(layers) and type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2D:
+        if (i + 1 < len(layers) and type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2D
+                and layers[i + 1].dilation == (1, 1)):
             steps.append((layers[i], layers[i + 1]))
             i += 2
         else:
