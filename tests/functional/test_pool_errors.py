@@ -107,12 +107,14 @@ def test_padding_at_most_half_the_kernel(rng, fwd):
     fwd(_x(rng), 3, padding=1)  # exactly half is fine
 
 
-def test_dilated_max_pool_padding_limit_is_half_the_effective_kernel(rng):
-    # kernel 2 dilated by 3 spans 4 rows: padding up to 2.
-    max_pool2d(_x(rng), 2, padding=2, dilation=3)
-    with pytest.raises(ValueError, match=r"effective kernel size dilation\*\(kernel_size-1\)\+1"
-                                         r".*4//2 = 2.*kernel_size 2 and dilation 3"):
-        max_pool2d(_x(rng), 2, padding=3, dilation=3)
+def test_dilated_max_pool_padding_limit_is_half_the_kernel_as_torch(rng):
+    # PyTorch's rule: kernel_size // 2 whatever the dilation (2 dilated by 3 spans 4 rows)
+    max_pool2d(_x(rng), 2, padding=1, dilation=3)
+    with pytest.raises(ValueError, match=r"at most half of the kernel_size.*2//2 = 1.*"
+                                         r"kernel_size 2 \(dilation 3 does not change this\)"):
+        max_pool2d(_x(rng), 2, padding=2, dilation=3)
+    y, cache = max_pool2d(_x(rng), 2, stride=1, padding="same", dilation=3)  # TensorFlow's rule
+    assert max(max(p) for p in cache.padding) == 2 and y.shape[1:3] == _x(rng).shape[1:3]
 
 
 @pytest.mark.parametrize("fwd", [max_pool2d, avg_pool2d])
@@ -150,6 +152,47 @@ def test_global_max_backward_rejects_an_average_cache(rng):
     y, cache = global_avg_pool2d(_x(rng))
     with pytest.raises(ValueError, match=r"cache comes from global_avg_pool2d"):
         global_max_pool2d_backward(np.ones_like(y), cache)
+
+
+def test_global_avg_backward_rejects_a_max_cache(rng):
+    y, cache = global_max_pool2d(_x(rng))
+    with pytest.raises(ValueError, match=r"cache comes from global_max_pool2d"):
+        global_avg_pool2d_backward(np.ones_like(y), cache)
+
+
+WINDOWED = [(max_pool2d, max_pool2d_backward, dict(kernel_size=2)),
+            (max_pool2d, max_pool2d_backward, dict(kernel_size=3, stride=2, padding=1)),
+            (avg_pool2d, avg_pool2d_backward, dict(kernel_size=3, stride=1, padding=1)),
+            (global_max_pool2d, global_max_pool2d_backward, {}),
+            (global_avg_pool2d, global_avg_pool2d_backward, {})]
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("fwd,bwd,options", WINDOWED, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_empty_batch_gives_empty_results_as_torch(fwd, bwd, options, data_format):
+    torch = pytest.importorskip("torch")
+    shape = (0, 5, 6, 3) if data_format == "NHWC" else (0, 3, 5, 6)
+    y, cache = fwd(np.zeros(shape, np.float32), data_format=data_format, **options)
+    dx = bwd(np.zeros(y.shape, np.float32), cache)
+    assert y.dtype == dx.dtype == np.float32 and dx.shape == shape
+    t = torch.zeros((0, 3, 5, 6))
+    F = torch.nn.functional
+    ref = {"max_pool2d": lambda: F.max_pool2d(t, **options),
+           "avg_pool2d": lambda: F.avg_pool2d(t, **options),
+           "global_max_pool2d": lambda: F.adaptive_max_pool2d(t, 1).flatten(1),
+           "global_avg_pool2d": lambda: F.adaptive_avg_pool2d(t, 1).flatten(1)}[fwd.__name__]()
+    expected = tuple(ref.shape) if y.ndim == 2 or data_format == "NCHW" else \
+        tuple(ref.permute(0, 2, 3, 1).shape)
+    assert y.shape == expected
+
+
+@pytest.mark.parametrize("fwd", [max_pool2d, avg_pool2d, global_max_pool2d])
+def test_zero_channels_raise_as_torch(fwd, rng):
+    """PyTorch refuses zero channels in these pools (adaptive_avg_pool2d accepts them)."""
+    options = {} if fwd is global_max_pool2d else dict(kernel_size=2)
+    with pytest.raises(ValueError, match=rf"{fwd.__name__}: x must have at least one channel; "
+                                         r"got shape \(2, 0, 4, 4\) \(axis 1 is C\)"):
+        fwd(np.zeros((2, 0, 4, 4)), data_format="NCHW", **options)
 
 
 @pytest.mark.parametrize("fwd", [global_max_pool2d, global_avg_pool2d])

@@ -182,6 +182,14 @@ MAX_CASES = {
     "same 3x3/2 on odd size": _cfg(3, stride=2, padding="same", h=7, w=5, dilation=1),
     "asymmetric explicit": _cfg((3, 2), stride=(2, 1), padding=((0, 1), (1, 0)), h=6, w=5,
                                 dilation=1, data_format="NCHW"),
+    # ceil_mode lets a window be longer than the padded input: one window (torch's rule)
+    "ceil_mode window longer than the input": _cfg(2, stride=2, h=1, w=4, ceil_mode=True,
+                                                   dilation=1),
+    "ceil_mode 5-wide window on 3 columns": _cfg((1, 5), stride=3, h=2, w=3, ceil_mode=True,
+                                                 dilation=1, data_format="NCHW"),
+    "ceil_mode dilated window longer than the input": _cfg((2, 1), stride=2, padding=(1, 0),
+                                                           h=1, w=3, ceil_mode=True,
+                                                           dilation=(2, 1)),
 }
 
 AVG_CASES = {
@@ -198,6 +206,15 @@ AVG_CASES = {
                                    count_include_pad=False),
     "non-square NCHW float32": _cfg((3, 2), stride=(2, 1), padding=(1, 0), h=5, w=4,
                                     count_include_pad=False, data_format="NCHW", dtype=np.float32),
+    # ceil_mode windows longer than the padded input: the divisor counts the padded input
+    "ceil_mode window longer than the input": _cfg(2, stride=2, h=1, w=4, ceil_mode=True,
+                                                   count_include_pad=True),
+    "ceil_mode 4-wide window on 3 columns, include pad": _cfg(
+        (1, 4), stride=3, h=2, w=3, ceil_mode=True, count_include_pad=True),
+    "ceil_mode 4-wide window, pad 2, exclude pad": _cfg(
+        (1, 4), stride=2, padding=(0, 2), h=2, w=3, ceil_mode=True, count_include_pad=False),
+    "ceil_mode 5-wide window, pad 2, include pad": _cfg(
+        (1, 5), stride=4, padding=(0, 2), h=2, w=3, ceil_mode=True, count_include_pad=True),
 }
 
 
@@ -357,33 +374,30 @@ def test_max_pool2d_ties_across_overlapping_windows_with_padding():
 
 
 @pytest.mark.parametrize("ceil_mode", [False, True])
-def test_dilated_max_pool2d_padding_beyond_torchs_limit(ceil_mode):
-    """torch 2.13 caps max-pool padding at kernel_size // 2 even when dilated
-    (kernel 3, dilation 3, padding 2 raises there); the engine caps it at half the
-    effective kernel (dilation*(k-1)+1) // 2. If it accepts such padding, the values must
-    equal pooling the explicitly -inf-padded input without padding (for ceil_mode the
-    torch reference gets the extra bottom/right padding its rule implies)."""
+def test_dilated_max_pool2d_same_padding_beyond_kernel_half(ceil_mode):
+    """Numeric padding follows torch 2.13 (at most kernel_size // 2, even when dilated:
+    kernel 3, dilation 3, padding 2 raises in both). 'same' (TensorFlow's rule, no torch
+    equivalent) may need up to half the dilated span: here kernel 3 dilated by 3 spans 7,
+    'same' with stride 2 pads 2 or 3 per side. Its values must equal pooling the
+    explicitly -inf-padded input without padding."""
     x = distinct_array(np.random.default_rng(5), (2, 6, 7, 3), np.float64)
-    try:
-        y, cache = max_pool2d(x, 3, stride=2, padding=2, dilation=3, ceil_mode=ceil_mode)
-    except ValueError as err:                      # torch's stricter rule: fine too
-        assert "padding" in str(err)
-        return
-    # Rows: (6 + 2 + 2 - 7) / 2 -> floor 1 or ceil 2, plus one; columns: (7 + 4 - 7) / 2 + 1.
-    assert y.shape == ((2, 3, 3, 3) if ceil_mode else (2, 2, 3, 3))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="half of kernel size"):
+        torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 2, 2, 3, ceil_mode=ceil_mode)
+    with pytest.raises(ValueError, match=r"at most half of the kernel_size.*3//2 = 1.*"
+                                         r"dilation 3 does not change this"):
+        max_pool2d(x, 3, stride=2, padding=2, dilation=3, ceil_mode=ceil_mode)
+    y, cache = max_pool2d(x, 3, stride=2, padding="same", dilation=3, ceil_mode=ceil_mode)
+    # TensorFlow's 'same': ceil(n / 2) outputs; rows pad 6+... = (2, 3), columns (3, 3)
+    assert y.shape == (2, 3, 4, 3)
+    (t, b), (l, r) = cache.padding
+    assert (t, b, l, r) == (2, 3, 3, 3)
     dy = random_array(np.random.default_rng(6), y.shape, np.float64)
-    # Pad enough -inf at the bottom/right for every window y has; only the first
-    # y.shape windows are compared.
-    xp = np.pad(x, ((0, 0), (2, 2 + 2), (2, 2 + 2), (0, 0)), constant_values=-np.inf)
-    ref = max_pool2d_ref(xp, None, kernel_size=3, stride=2, dilation=3)
-    ho, wo = y.shape[1:3]
-    assert ref["y"].shape[1] >= ho and ref["y"].shape[2] >= wo
-    dy_full = np.zeros(ref["y"].shape)
-    dy_full[:, :ho, :wo] = dy
-    ref = max_pool2d_ref(xp, dy_full, kernel_size=3, stride=2, dilation=3)
-    assert_close(y, ref["y"][:, :ho, :wo], dtype=np.float64, name="y")
-    assert_close(max_pool2d_backward(dy, cache), ref["dx"][:, 2:8, 2:9], dtype=np.float64,
-                 name="dx")
+    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=-np.inf)
+    ref = max_pool2d_ref(xp, dy, kernel_size=3, stride=2, dilation=3)
+    assert_close(y, ref["y"], dtype=np.float64, name="y")
+    assert_close(max_pool2d_backward(dy, cache), ref["dx"][:, t:t + 6, l:l + 7],
+                 dtype=np.float64, name="dx")
 
 
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])

@@ -21,19 +21,21 @@ def output_size(n: int, k: int, stride: int, dilation: int, pad_before: int, pad
                 *, ceil_mode: bool = False) -> int:
     """Number of windows along one axis.
 
-    ``floor((n + pad_before + pad_after - dilation*(k-1) - 1) / stride) + 1`` (or ``ceil``
-    with ``ceil_mode``, where, as in PyTorch, the last window must start inside the input
-    or the left padding). May be <= 0 when the window does not fit; callers check that.
+    ``floor((n + pad_before + pad_after - dilation*(k-1) - 1) / stride) + 1``, or with
+    ``ceil_mode`` PyTorch's rule: ``ceil`` instead of ``floor`` (so a window may reach
+    past the padded input, even when it is longer than the padded input), but the last
+    window must start inside the input or the left padding. May be 0 when the window
+    does not fit; callers check that.
     """
     span = dilation * (k - 1) + 1
     total = n + pad_before + pad_after - span
-    if total < 0:
-        return 0
     if ceil_mode:
-        out = -(-total // stride) + 1
+        out = (total + stride - 1) // stride + 1  # floor division: rounds toward -inf
         if (out - 1) * stride >= n + pad_before:
             out -= 1
-        return out
+        return max(out, 0)
+    if total < 0:
+        return 0
     return total // stride + 1
 
 

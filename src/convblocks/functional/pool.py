@@ -279,6 +279,8 @@ class _Geometry:
                      accumulators: bool, row_reduction: bool, flat_indices: bool,
                      input_mask: bool) -> list[slice]:
         N, in_size = in_shape[0], math.prod(in_shape[1:])
+        if N == 0:
+            return []  # an empty batch: nothing to run
         padded_size = math.prod(self.padded_shape(in_shape)[1:])
         per_example = (3 + itemsize) * math.prod(self.out_shape(in_shape)[1:])
         per_example += (padded_copies if self.padded else 0) * itemsize * padded_size
@@ -312,7 +314,8 @@ def _geometry(op: str, in_shape: tuple[int, ...], h_axis: int, kernel_size: Any,
     dil = as_pair(dilation, "dilation", minimum=1)
     pads = resolve_padding(padding, kernel_size=kernel, stride=strides, dilation=dil, in_hw=in_hw)
     pads = ((int(pads[0][0]), int(pads[0][1])), (int(pads[1][0]), int(pads[1][1])))
-    return _resolved_geometry(op, in_hw, h_axis, kernel, strides, dil, pads, bool(ceil_mode))
+    same = isinstance(padding, str) and padding == "same"
+    return _resolved_geometry(op, in_hw, h_axis, kernel, strides, dil, pads, bool(ceil_mode), same)
 
 
 # A network calls the same pooling on the same image size at every step: sharing one
@@ -321,17 +324,17 @@ def _geometry(op: str, in_shape: tuple[int, ...], h_axis: int, kernel_size: Any,
 @lru_cache(maxsize=256)
 def _resolved_geometry(op: str, in_hw: tuple[int, int], h_axis: int, kernel: tuple[int, int],
                        strides: tuple[int, int], dil: tuple[int, int], pads: Padding2D,
-                       ceil_mode: bool) -> _Geometry:
+                       ceil_mode: bool, same: bool = False) -> _Geometry:
     out, full = [], []
     for axis, n, k, s, d, (before, after) in zip(("h", "w"), in_hw, kernel, strides, dil, pads):
         span = d * (k - 1) + 1
-        if max(before, after) > span // 2:
-            what = ("effective kernel size dilation*(kernel_size-1)+1" if d > 1
-                    else "kernel_size")
+        # Numeric padding: PyTorch's rule, at most kernel_size // 2 whatever the dilation.
+        # 'same' (TensorFlow's, no PyTorch equivalent) needs up to half the dilated span.
+        if max(before, after) > k // 2 and not same:
             raise ValueError(
-                f"{op}: padding should be at most half of the {what} on each side, as in "
-                f"PyTorch: {span}//2 = {span // 2} along {axis}; got padding ({before}, {after}) "
-                f"with kernel_size {k}" + (f" and dilation {d}" if d > 1 else ""))
+                f"{op}: padding should be at most half of the kernel_size on each side, as in "
+                f"PyTorch: {k}//2 = {k // 2} along {axis}; got padding ({before}, {after}) "
+                f"with kernel_size {k}" + (f" (dilation {d} does not change this)" if d > 1 else ""))
         o = output_size(n, k, s, d, before, after, ceil_mode=ceil_mode)
         if o <= 0:
             raise ValueError(
@@ -504,8 +507,8 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     stride : int or (int, int) or None
         None (the default) means ``kernel_size``.
     padding : int, (int, int), ((int, int), (int, int)), 'valid' or 'same'
-        Implicit ``-inf`` padding; at most half of the effective kernel
-        ``dilation*(kernel_size-1)+1`` on each side.
+        Implicit ``-inf`` padding; at most ``kernel_size // 2`` on each side, as in
+        PyTorch ('same' may use up to half the dilated span).
     dilation : int or (int, int)
     ceil_mode : bool
         Round the output size up; the last window must start inside the input or
@@ -528,6 +531,7 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     ceil_mode = _check_bool(ceil_mode, "ceil_mode")
     geom = _geometry("max_pool2d", x.shape, h_axis, kernel_size, stride, padding, dilation,
                      ceil_mode)
+    _check_channels(x, h_axis, "max_pool2d")
     y = buffers.empty(geom.out_shape(x.shape), x.dtype)
 
     def run(chunk: slice) -> None:
@@ -857,6 +861,7 @@ def avg_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     ceil_mode = _check_bool(ceil_mode, "ceil_mode")
     count_include_pad = _check_bool(count_include_pad, "count_include_pad")
     geom = _geometry("avg_pool2d", x.shape, h_axis, kernel_size, stride, padding, 1, ceil_mode)
+    _check_channels(x, h_axis, "avg_pool2d")
     divisor = _avg_divisor(x.shape, geom, count_include_pad)
     y = buffers.empty(geom.out_shape(x.shape), x.dtype)
 
@@ -1026,6 +1031,9 @@ def global_avg_pool2d_backward(dy: Any, cache: GlobalPool2dCache) -> np.ndarray:
         (N, H, W, C) or (N, C, H, W).
     """
     _check_cache(cache, GlobalPool2dCache, "global_avg_pool2d_backward")
+    if cache.argmax is not None:
+        raise ValueError("global_avg_pool2d_backward: cache comes from global_max_pool2d "
+                         "(it has an argmax); use global_max_pool2d_backward")
     N, H, W, C = _nhwc(cache)
     dy, dtype = _check_dy(dy, (N, C), cache.dtype, "global_avg_pool2d_backward")
     g = np.divide(dy, H * W, dtype=dtype)  # (N, C)
@@ -1056,12 +1064,13 @@ def global_max_pool2d(x: Any, *, data_format: str = "NHWC") -> tuple[np.ndarray,
     """
     x, data_format, h_axis = _check_input(x, data_format)
     _check_nonempty(x, h_axis, "global_max_pool2d")
-    N = x.shape[0]
+    _check_channels(x, h_axis, "global_max_pool2d")  # as PyTorch's adaptive_max_pool2d
+    N, HW = x.shape[0], x.shape[h_axis] * x.shape[h_axis + 1]
     if data_format == "NHWC":
-        flat = x.reshape(N, -1, x.shape[3])  # (N, H*W, C)
+        flat = x.reshape(N, HW, x.shape[3])  # (N, H*W, C)
         axis = 1
     else:
-        flat = x.reshape(N, x.shape[1], -1)  # (N, C, H*W)
+        flat = x.reshape(N, x.shape[1], HW)  # (N, C, H*W)
         axis = 2
     argmax = np.argmax(flat, axis=axis)  # (N, C): first maximum (first NaN)
     y = np.take_along_axis(flat, np.expand_dims(argmax, axis), axis=axis).squeeze(axis)
@@ -1108,6 +1117,14 @@ def _nhwc(cache: GlobalPool2dCache) -> tuple[int, int, int, int]:
     else:
         N, C, H, W = cache.input_shape
     return N, H, W, C
+
+
+def _check_channels(x: np.ndarray, h_axis: int, op: str) -> None:
+    """PyTorch's window poolings refuse zero channels (an empty batch is fine)."""
+    c_axis = 3 if h_axis == 1 else 1
+    if x.shape[c_axis] == 0:
+        raise ValueError(f"{op}: x must have at least one channel; got shape "
+                         f"{shape_str(x.shape)} (axis {c_axis} is C)")
 
 
 def _check_nonempty(x: np.ndarray, h_axis: int, op: str) -> None:

@@ -123,7 +123,7 @@ def run_chunks(fn: Callable[[slice], Any], chunks: list[slice]) -> list[Any]:
     here after every thread has stopped.
     """
     threads = min(_num_threads, len(chunks))
-    if threads == 1:
+    if threads <= 1:  # one chunk, or none (an empty batch)
         return [fn(chunk) for chunk in chunks]
     executor = _pool(threads)
     results: list[Any] = [None] * len(chunks)
