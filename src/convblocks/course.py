@@ -164,7 +164,8 @@ def pool_backward(dA: Any, cache: tuple, mode: str = "max") -> np.ndarray:
 
 
 def create_mask_from_window(x: Any) -> np.ndarray:
-    """Boolean mask of ``x``'s shape, True at its first maximum in row-major order.
+    """Boolean mask of ``x``'s shape, True at its first maximum in row-major order
+    (at its last NaN if it holds NaN, as PyTorch's max pooling).
 
     Parameters
     ----------
@@ -178,7 +179,11 @@ def create_mask_from_window(x: Any) -> np.ndarray:
     if x.size == 0:
         raise ValueError(f"x must have at least one element; got shape {x.shape}")
     mask = np.zeros(x.shape, dtype=bool)
-    mask.flat[np.argmax(x)] = True  # argmax returns the first maximum (or first NaN)
+    nan = np.isnan(x).reshape(-1)
+    if nan.any():  # PyTorch's max pooling points a window holding NaN to its last NaN
+        mask.flat[nan.size - 1 - np.argmax(nan[::-1])] = True
+    else:
+        mask.flat[np.argmax(x)] = True  # argmax returns the first maximum
     return mask
 
 

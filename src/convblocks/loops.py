@@ -202,6 +202,7 @@ def create_mask_from_window(x: Any) -> np.ndarray:
 
     The exercise's ``x == np.max(x)`` marks every tied maximum, which multiplies the
     gradient by the number of ties; like PyTorch, convblocks marks only the first.
+    With NaN in ``x``: its last NaN (PyTorch's max pooling sends the gradient there).
 
     Parameters
     ----------
@@ -217,8 +218,9 @@ def create_mask_from_window(x: Any) -> np.ndarray:
     mask = np.zeros(x.shape, dtype=bool)
     best = None
     for index in np.ndindex(*x.shape):
-        # NaN is the maximum (as in PyTorch): the first NaN, if any, wins.
-        if best is None or (not np.isnan(x[best]) and (x[index] > x[best] or np.isnan(x[index]))):
+        # PyTorch's rule: move on to a greater value or to any NaN. Ties keep the
+        # first maximum; a window holding NaN points to its last NaN.
+        if best is None or x[index] > x[best] or np.isnan(x[index]):
             best = index
     mask[best] = True
     return mask

@@ -179,3 +179,23 @@ def test_nan_and_inf_propagate(L):
     assert np.isinf(Z[1, 0, 0]).any() or np.isnan(Z[1, 0, 0]).any()
     P, _ = L.pool_forward(X, {"f": 2, "stride": 1}, mode="max")
     assert np.isnan(P[0, 1:3, 1:3, 0]).all() and P[1, 0, 0, 1] == np.inf
+
+
+@IMPLS
+def test_nan_windows_send_the_gradient_to_their_last_nan_as_torch(L):
+    """A pooling window holding NaN: the mask and pool_backward point to its last NaN,
+    as the engine and PyTorch do (and ties without NaN keep the first maximum)."""
+    torch = pytest.importorskip("torch")
+    x = np.array([[np.nan, 1.0], [np.nan, 5.0]])
+    np.testing.assert_array_equal(L.create_mask_from_window(x), [[False, False], [True, False]])
+    np.testing.assert_array_equal(L.create_mask_from_window(np.array([[3.0, 3.0], [1.0, 3.0]])),
+                                  [[True, False], [False, False]])
+    A_prev = np.zeros((1, 4, 4, 2))
+    A_prev[0, 0, 0, 0] = A_prev[0, 1, 1, 0] = A_prev[0, 2, 3, 1] = np.nan
+    A_prev[0, 3, 2, 1] = np.nan
+    P, cache = L.pool_forward(A_prev, {"f": 2, "stride": 2}, mode="max")
+    dA = np.arange(1.0, 1.0 + P.size).reshape(P.shape)
+    t = torch.from_numpy(A_prev.transpose(0, 3, 1, 2).copy()).requires_grad_()
+    torch.nn.functional.max_pool2d(t, 2).backward(torch.from_numpy(dA.transpose(0, 3, 1, 2).copy()))
+    np.testing.assert_array_equal(L.pool_backward(dA, cache, mode="max"),
+                                  t.grad.numpy().transpose(0, 2, 3, 1))
