@@ -12,12 +12,13 @@ from convblocks.datasets import load_signs
 h5py = pytest.importorskip("h5py")
 
 
-def _write(folder, n_train=5, n_test=3, *, drop=None):
+def _write(folder, n_train=5, n_test=3, *, drop=None, x_dtype=np.uint8, y_dtype=np.int64,
+           scale=1):
     rng = np.random.default_rng(0)
     data = {}
     for split, n in (("train", n_train), ("test", n_test)):
-        x = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-        y = rng.integers(0, 6, n, dtype=np.int64)
+        x = (rng.integers(0, 256, (n, 64, 64, 3)) * scale).astype(x_dtype)
+        y = rng.integers(0, 6, n).astype(y_dtype)
         with h5py.File(folder / f"{split}_signs.h5", "w") as f:
             for key, value in ((f"{split}_set_x", x), (f"{split}_set_y", y),
                                ("list_classes", np.arange(6))):
@@ -50,3 +51,22 @@ def test_missing_h5py_names_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
     with pytest.raises(ImportError, match=r"pip install 'convblocks\[cli\]'"):
         load_signs(tmp_path)
+
+
+@pytest.mark.parametrize("x_dtype,y_dtype,scale,message", [
+    (np.float64, np.int64, 1 / 255, r"train_set_x must hold 8-bit pixel values.*got dtype float64"),
+    (np.uint16, np.int64, 256, r"train_set_x pixel values must lie in 0\.\.255; got 0\.\.65280"),
+    (np.uint8, np.float64, 1, r"train_set_y must hold integer class labels; got dtype float64"),
+])
+def test_wrong_pixel_or_label_types_are_refused(tmp_path, x_dtype, y_dtype, scale, message):
+    """Already-scaled floats would be divided by 255 again, 16-bit pixels exceed 1, float
+    labels would be truncated: each is a clear error instead."""
+    _write(tmp_path, x_dtype=x_dtype, y_dtype=y_dtype, scale=scale)
+    with pytest.raises(ValueError, match=message):
+        load_signs(tmp_path)
+
+
+def test_int16_pixels_within_0_255_load(tmp_path):
+    data = _write(tmp_path, x_dtype=np.int16)
+    (x, _), _ = load_signs(tmp_path)
+    np.testing.assert_array_equal(x, data["train"][0] / np.float32(255))

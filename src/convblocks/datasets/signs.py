@@ -61,11 +61,20 @@ def _read_split(h5py, path: Path, split: str):
                          f"{x.shape}")
     if y.size != x.shape[0]:
         raise ValueError(f"{path}: {ky} holds {y.size} labels for {x.shape[0]} images")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{path}: {ky} must hold integer class labels; got dtype {y.dtype}")
     y = y.reshape(-1).astype(np.int64)
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(f"{path}: labels must lie in 0..{n_classes - 1} (list_classes has "
                          f"{n_classes} entries); got {y.min()}..{y.max()}")
-    # uint8 -> float32 in [0, 1] in one pass.
+    # The course's files hold uint8 pixels: any integer pixels must lie in 0..255.
+    if x.dtype.kind not in "iu":
+        raise ValueError(f"{path}: {kx} must hold 8-bit pixel values (uint8, as the course's "
+                         f"files); got dtype {x.dtype}")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise ValueError(f"{path}: {kx} pixel values must lie in 0..255; got "
+                         f"{x.min()}..{x.max()}")
+    # -> float32 in [0, 1] in one pass.
     return np.divide(x, np.float32(255), dtype=np.float32), y
 
 
@@ -81,7 +90,8 @@ def load_signs(data_dir: str | os.PathLike | None = None):
     Returns
     -------
     (x_train, y_train), (x_test, y_test)
-        x float32 in [0, 1] of shape (N, 64, 64, 3); y int64 of shape (N,) in 0..5.
+        x float32 in [0, 1] of shape (N, H, W, 3) (64x64 in the course's files), from
+        uint8 pixels; y int64 of shape (N,) in 0..len(list_classes)-1 (0..5).
 
     Raises
     ------
