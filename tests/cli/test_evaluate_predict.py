@@ -93,3 +93,137 @@ def test_confusion_matrix_and_per_class_table():
     assert text.splitlines()[3].split() == ["c", "1.000", "0.667", "3"]
     with pytest.raises(ValueError, match="y_pred must lie in 0..2; got 0..3"):
         confusion_matrix(y_true, np.array([0, 1, 1, 2, 0, 3]), 3)
+
+
+def test_evaluate_clean_errors(trained, tmp_path, capsys):
+    data, model_path = trained
+    assert main(["evaluate", str(model_path.parent), "--data-dir", str(data)]) == 1
+    assert f"{model_path.parent}: cannot read it (Is a directory)" in capsys.readouterr().err
+    for size in ("0", "-5"):
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", str(model_path), "--batch-size", size])
+        assert exc.value.code == 2
+        assert f"argument --batch-size: expected a positive integer; got {size}" in \
+            capsys.readouterr().err
+    from convblocks import nn
+    six = tmp_path / "six.npz"
+    nn.Sequential([nn.Flatten(), nn.Dense(6)], input_shape=(28, 28, 1), seed=0).save(six)
+    assert main(["evaluate", str(six), "--data-dir", str(data)]) == 1
+    assert ("six.npz does not fit fashion-mnist: the model outputs shape (6,); expected 10"
+            in capsys.readouterr().err)
+
+
+def write_png_header(path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width`` x ``height`` 8-bit grayscale pixels (no data)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height,
+                                                                       8, 0, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+
+
+def test_predict_clean_errors(trained, tmp_path, capsys):
+    _, model_path = trained
+    write_png_header(tmp_path / "bomb.png", 20000, 20000)
+    assert main(["predict", str(model_path.parent), str(tmp_path / "bomb.png")]) == 1
+    assert f"{model_path.parent}: cannot read it (Is a directory)" in capsys.readouterr().err
+    assert main(["predict", str(model_path), str(tmp_path / "bomb.png")]) == 1
+    assert "bomb.png: image too large to read safely" in capsys.readouterr().err
+
+
+def test_load_image_scales_by_bit_depth(tmp_path):
+    from PIL import Image
+
+    from convblocks.cli.predict import load_image
+
+    rng = np.random.default_rng(1)
+    deep = rng.integers(0, 65536, (28, 28)).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")               # mode I;16
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    expected = deep.astype(np.float32) / np.float32(65535)
+    x, note = load_image(tmp_path / "deep.png", (28, 28, 1))
+    assert note is None and x.dtype == np.float32 and x.shape == (1, 28, 28, 1)
+    np.testing.assert_allclose(x[0, ..., 0], expected, rtol=1e-6)
+    x, _ = load_image(tmp_path / "deep.png", (28, 28, 3))            # grayscale -> RGB
+    np.testing.assert_allclose(x[0], np.repeat(expected[..., None], 3, -1), rtol=1e-6)
+    Image.fromarray(np.full((56, 56), 30000, np.uint16)).save(tmp_path / "big16.png")
+    x, note = load_image(tmp_path / "big16.png", (28, 28, 1))
+    assert "resized from 56x56 to 28x28" in note
+    np.testing.assert_allclose(x, 30000 / 65535, rtol=1e-6)
+
+    unit = rng.random((28, 28), dtype=np.float32)
+    Image.fromarray(unit).save(tmp_path / "unit.tif")                # mode F
+    np.testing.assert_array_equal(load_image(tmp_path / "unit.tif", (28, 28, 1))[0][0, ..., 0],
+                                  unit)
+
+    eight = rng.integers(0, 256, (28, 28))
+    np.save(tmp_path / "i64.npy", eight)                             # int64 0..255
+    np.testing.assert_allclose(load_image(tmp_path / "i64.npy", (28, 28, 1))[0][0, ..., 0],
+                               eight / 255, rtol=1e-6)
+    np.save(tmp_path / "u16.npy", deep)
+    np.testing.assert_allclose(load_image(tmp_path / "u16.npy", (28, 28, 1))[0][0, ..., 0],
+                               expected, rtol=1e-6)
+
+
+def corner(value, dtype) -> np.ndarray:
+    """A 28x28 image of zeros but for ``value`` in its corner."""
+    a = np.zeros((28, 28), dtype)
+    a[0, 0] = value
+    return a
+
+
+def save_tif(path, array) -> None:
+    from PIL import Image
+    Image.fromarray(array).save(path)
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("i64.npy", lambda p: np.save(p, corner(300, np.int64)),
+     "i64.npy: int64 values must be pixel values 0..255; got 0..300"),
+    ("neg.npy", lambda p: np.save(p, corner(-1, np.int16)),
+     "neg.npy: int16 values must be pixel values 0..255; got -1..0"),
+    ("f.npy", lambda p: np.save(p, corner(255.0, np.float32)),
+     "f.npy: float32 values must be in [0, 1]; got 0..255"),
+    ("nan.npy", lambda p: np.save(p, corner(np.nan, np.float64)),
+     "nan.npy: float64 values must be in [0, 1]"),
+    ("f.tif", lambda p: save_tif(p, corner(2.0, np.float32)),
+     "f.tif: float32 values must be in [0, 1]; got 0..2"),
+    ("i32.tif", lambda p: save_tif(p, corner(70000, np.int32)),
+     "i32.tif: 32-bit image values must be 16-bit pixel values 0..65535; got 0..70000"),
+])
+def test_load_image_rejects_out_of_range_values(tmp_path, name, make, message):
+    from convblocks.cli.predict import load_image
+
+    make(tmp_path / name)
+    with pytest.raises(ValueError) as exc:
+        load_image(tmp_path / name, (28, 28, 1))
+    assert message in str(exc.value)
+
+
+def test_predict_16_bit_png_equals_its_float_array(trained, tmp_path, capsys):
+    from PIL import Image
+
+    _, model_path = trained
+    deep = np.zeros((28, 28), np.uint16)
+    deep[8:20, 6:22] = 60000                                         # a light block on black
+    Image.fromarray(deep).save(tmp_path / "img.png")
+    np.save(tmp_path / "img.npy", deep.astype(np.float32) / np.float32(65535))
+    assert main(["predict", str(model_path), str(tmp_path / "img.png"),
+                 str(tmp_path / "img.npy")]) == 0
+    png_line, npy_line = capsys.readouterr().out.splitlines()
+    assert png_line.removeprefix(f"{tmp_path / 'img.png'}:") == \
+        npy_line.removeprefix(f"{tmp_path / 'img.npy'}:")
+
+
+def test_predict_into_a_closed_pipe_ends_quietly(trained, tmp_path):
+    from .test_train import closed_pipe_run
+
+    _, model_path = trained
+    np.save(tmp_path / "x.npy", np.zeros((50, 28, 28, 1), np.float32))
+    r = closed_pipe_run(["predict", str(model_path), str(tmp_path / "x.npy")])
+    assert r.returncode == 1 and r.stderr == ""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +119,9 @@ def test_interrupt_then_resume_equals_uninterrupted(tiny_data, tmp_path, monkeyp
 def test_resume_rejects_new_options_and_missing_checkpoint(tiny_data, tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--lr", "0.1"]) == 2
     assert "drop --lr" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path), "--out", str(tmp_path / "other")]) == 2
+    assert "drop --out" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "no checkpoint.npz" in capsys.readouterr().err
 
@@ -124,11 +130,118 @@ def test_resume_rejects_new_options_and_missing_checkpoint(tiny_data, tmp_path, 
     (["--limit", "90", "--val-size", "16"], "--limit 90 plus --val-size 16 exceed the 96"),
     (["--val-size", "96"], "--val-size 96 must be smaller than the 96"),
     (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--lr", "-1"], "--lr must be > 0"),
+    (["--lr", "-1"], "--lr must be a finite number > 0; got -1.0"),
+    (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
+    (["--seed", "-1"], "--seed must be >= 0; got -1"),
 ])
 def test_bad_options(tiny_data, tmp_path, capsys, argv, message):
     assert main([*tiny_args(tiny_data, tmp_path / "x"), *argv]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # checked before the output folder is created
+
+
+def test_out_never_overwrites_an_earlier_run(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny_args(tiny_data, out, "--epochs", "1", "--no-plots")) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(tiny_args(tiny_data, out, "--epochs", "1", "--seed", "5", "--no-plots")) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: the folder is not empty" in err and f"--resume {out}" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(tiny_args(tiny_data, a_file)) == 2
+    assert f"--out {a_file}: a file of that name exists" in capsys.readouterr().err
+    assert a_file.read_text() == "mine"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(tiny_args(tiny_data, empty, "--epochs", "1", "--no-plots")) == 0
+    assert (empty / "model.npz").is_file()
+
+
+def test_default_out_takes_a_new_folder(tmp_path, monkeypatch):
+    import datetime
+
+    class Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 2, 3, 4, 5)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_cli.datetime, "datetime", Fixed)
+    first = train_cli._default_out()
+    assert first == Path("runs/20260102-030405")
+    first.mkdir(parents=True)
+    assert train_cli._default_out() == Path("runs/20260102-030405-2")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings on the way
+def test_diverging_loss_stops_with_an_error(tiny_data, tmp_path, capsys):
+    out = tmp_path / "nan"
+    assert main(tiny_args(tiny_data, out, "--lr", "1e30", "--no-plots")) == 1
+    err = capsys.readouterr().err
+    assert "training diverged: the training loss became nan" in err and "--lr 1e+30" in err
+    assert not (out / "model.npz").exists() and not (out / "metrics.json").exists()
+
+
+def test_write_json_is_strict_json(tmp_path):
+    def no_constants(name):
+        raise AssertionError(f"{name} in the JSON")
+
+    train_cli.write_json(tmp_path / "m.json", {"loss": float("nan"), "h": [1.5, float("inf")]})
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text, parse_constant=no_constants) == {"loss": None, "h": [1.5, None]}
+
+
+def test_closed_stderr_trains_without_the_bar(tiny_data, tmp_path, monkeypatch):
+    out = tmp_path / "closed"
+    argv = [a for a in tiny_args(tiny_data, out, "--epochs", "1", "--no-plots") if a != "--quiet"]
+    monkeypatch.setattr(sys, "stderr", None)  # what Python sets when run with 2>&-
+    assert main(argv) == 0
+    assert json.loads((out / "metrics.json").read_text())["n_train"] == 80
+
+
+def test_broken_matplotlib_is_reported_before_training(tiny_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)  # import fails
+    out = tmp_path / "mpl"
+    assert main(tiny_args(tiny_data, out)) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib is installed but fails to import" in err and "--no-plots" in err
+    assert not out.exists()
+
+
+def test_failing_plots_keep_model_and_metrics(tiny_data, tmp_path, monkeypatch, capsys):
+    def boom(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(train_cli, "_plots", boom)
+    out = tmp_path / "plots"
+    assert main(tiny_args(tiny_data, out, "--epochs", "1")) == 1
+    assert "drawing the figures failed (RuntimeError: boom)" in capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    from convblocks import load_model
+    assert load_model(out / "model.npz").extra["test_accuracy"] == m["test_accuracy"]
+    assert m["figures"] == {}
+
+
+def closed_pipe_run(argv: list[str]) -> subprocess.CompletedProcess:
+    """Run ``python -m convblocks.cli.main ARGV`` with stdout a pipe nobody reads (what
+    ``| head -1`` leaves once head has exited)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "convblocks.cli.main", *argv], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_closed_stdout_pipe_ends_quietly(tiny_data, tmp_path):
+    r = closed_pipe_run(tiny_args(tiny_data, tmp_path / "pipe", "--epochs", "1", "--no-plots"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
 
 
 def test_missing_data_is_a_message_not_a_traceback(tmp_path, capsys):

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from convblocks.cli.argtypes import positive_int
+
 HELP = "test a saved model: accuracy and a per-class table"
 
 
@@ -22,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder holding the data set's files")
     parser.add_argument("--split", choices=("test", "train"), default="test",
                         help="which split to evaluate (default test)")
-    parser.add_argument("--batch-size", type=int, default=256, help="default 256")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="default 256")
 
 
 def model_layout(model) -> str:
@@ -106,11 +108,15 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"convblocks evaluate: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a folder, no permission, ...
+        print(f"convblocks evaluate: error: {args.model}: cannot read it ({exc.strerror or exc}); "
+              f"expected a model file written by `convblocks train` (model.npz)", file=sys.stderr)
+        return 1
     extra = getattr(model, "extra", None) or {}
     dataset = args.dataset or extra.get("dataset") or "fashion-mnist"
     try:
         train, test = load_dataset(dataset, args.data_dir)
-    except (ImportError, FileNotFoundError, ValueError) as exc:
+    except (ImportError, OSError, ValueError) as exc:
         print(f"convblocks evaluate: error: {exc}", file=sys.stderr)
         return 1
     x, y = test if args.split == "test" else train
@@ -120,7 +126,12 @@ def run(args: argparse.Namespace) -> int:
               f"model expects {tuple(model.input_shape)}", file=sys.stderr)
         return 1
     classes = list(CLASS_NAMES[dataset])
-    result = evaluate_model(model, x, y, classes, batch_size=args.batch_size)
+    try:
+        result = evaluate_model(model, x, y, classes, batch_size=args.batch_size)
+    except ValueError as exc:  # e.g. a model with another number of classes
+        print(f"convblocks evaluate: error: {args.model} does not fit {dataset}: {exc}",
+              file=sys.stderr)
+        return 1
     print(f"{args.model}: {dataset} {args.split} accuracy {result['accuracy']:.2%} "
           f"(loss {result['loss']:.4f}) on {len(y)} images\n{result['table']}")
     return 0

@@ -73,6 +73,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status.
+
+    A reader that goes away (``convblocks predict ... | head -1``) ends the command
+    quietly with status 1, as the Python docs' "Note on SIGPIPE" recommends: stdout is
+    pointed at devnull so that the interpreter's final flush cannot fail again.
+    """
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # no real stdout file descriptor
+            pass
+        return 1
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if wants_quiet_blas(argv):
         quiet_blas_threads()

@@ -1,11 +1,12 @@
 """``convblocks predict MODEL IMAGE...``: the top classes of PNG or .npy images.
 
 PNG (or any format Pillow reads) is converted to the model's channels (grayscale or
-RGB) and resized to its input size with a note; values are scaled to [0, 1]. A .npy
-file holds one image (H, W) or (H, W, C), or a batch (N, H, W, C), in NHWC order and
-at the model's size; uint8 values are divided by 255, float values are used as they
-are. Fashion-MNIST shows light objects on black: ``--invert`` flips dark-on-light
-photos.
+RGB) and resized to its input size with a note; values are scaled to [0, 1] by the
+image's bit depth (8-bit by 255, 16-bit by 65535; float images must already be in
+[0, 1]). A .npy file holds one image (H, W) or (H, W, C), or a batch (N, H, W, C), in
+NHWC order and at the model's size; uint8 values are divided by 255, uint16 by 65535,
+other integers must be 0..255 (divided by 255), floats must already be in [0, 1].
+Fashion-MNIST shows light objects on black: ``--invert`` flips dark-on-light photos.
 """
 
 from __future__ import annotations
@@ -34,6 +35,70 @@ def _input_hwc(model, layout: str) -> tuple[int, int, int]:
     return shape if layout == "NHWC" else (shape[1], shape[2], shape[0])
 
 
+class PixelRangeError(ValueError):
+    """Pixel values outside the range their type allows (the message names the file)."""
+
+
+def scale_pixels(arr: np.ndarray, source: str) -> np.ndarray:
+    """Pixel values -> float32 in [0, 1], by the dtype's range; a ValueError otherwise.
+
+    uint8 is divided by 255 and uint16 by 65535 (their full ranges); other integer
+    dtypes must hold 8-bit values 0..255 (divided by 255); floats must already be in
+    [0, 1]. ``source`` names the file in the messages.
+    """
+    if arr.dtype.kind not in "uif":
+        raise ValueError(f"{source}: expected numbers; got dtype {arr.dtype}")
+    if arr.dtype == np.uint8:
+        return np.divide(arr, 255, dtype=np.float32)
+    if arr.dtype == np.uint16:
+        return np.divide(arr, 65535, dtype=np.float32)
+    if arr.size == 0:
+        return arr.astype(np.float32)
+    lo, hi = arr.min(), arr.max()
+    if arr.dtype.kind in "ui":
+        if lo < 0 or hi > 255:
+            raise PixelRangeError(f"{source}: {arr.dtype} values must be pixel values 0..255; "
+                                  f"got {lo}..{hi} (save uint8 0..255, uint16 0..65535 or "
+                                  f"floats in [0, 1])")
+        return np.divide(arr, 255, dtype=np.float32)
+    if not (lo >= 0 and hi <= 1):  # also rejects NaN
+        raise PixelRangeError(f"{source}: {arr.dtype} values must be in [0, 1]; got "
+                              f"{lo:g}..{hi:g} (divide by the maximum, e.g. 255, first)")
+    return arr.astype(np.float32)
+
+
+def _pil_pixels(img, h: int, w: int, c: int, source: str):
+    """A Pillow image -> (float32 (H, W, C) in [0, 1], resize note or None).
+
+    8-bit modes are converted by Pillow; 16-bit ("I;16*", and "I" as 16-bit PNGs load)
+    and float ("F") grayscale are scaled from their own range, never clipped to 8 bits.
+    """
+    from PIL import Image
+
+    note = None
+    if img.size != (w, h):
+        note = f"resized from {img.size[0]}x{img.size[1]} to {w}x{h}"
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        raw = np.asarray(img)
+        if img.mode == "I":  # 32-bit integers: a 16-bit image's values 0..65535
+            if raw.size and (raw.min() < 0 or raw.max() > 65535):
+                raise PixelRangeError(f"{source}: 32-bit image values must be 16-bit pixel "
+                                      f"values 0..65535; got {raw.min()}..{raw.max()}")
+            raw = raw.astype(np.uint16)
+        elif img.mode != "F":
+            raw = raw.astype(np.uint16)  # "I;16B" and friends: native byte order
+        x = scale_pixels(raw, source)
+        if note:
+            x = np.asarray(Image.fromarray(x, mode="F").resize((w, h), Image.BILINEAR))
+        x = np.clip(x, 0.0, 1.0)[..., None]
+        return (np.repeat(x, c, axis=-1) if c != 1 else x), note
+    img = img.convert("L" if c == 1 else "RGB")
+    if note:
+        img = img.resize((w, h), Image.BILINEAR)
+    x = np.divide(np.asarray(img, dtype=np.uint8), 255, dtype=np.float32)
+    return x.reshape(h, w, c), note
+
+
 def load_image(path: Path, hwc: tuple[int, int, int]) -> tuple[np.ndarray, str | None]:
     """One image file as float32 NHWC (n, H, W, C) in [0, 1] and an optional note.
 
@@ -50,9 +115,7 @@ def load_image(path: Path, hwc: tuple[int, int, int]) -> tuple[np.ndarray, str |
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
-        if arr.dtype.kind not in "uif":
-            raise ValueError(f"{path}: expected numbers; got dtype {arr.dtype}")
-        x = np.divide(arr, 255, dtype=np.float32) if arr.dtype == np.uint8 else arr.astype(np.float32)
+        x = scale_pixels(arr, str(path))
         if x.ndim == 2:
             x = x[..., None]
         if x.ndim == 3:
@@ -68,16 +131,14 @@ def load_image(path: Path, hwc: tuple[int, int, int]) -> tuple[np.ndarray, str |
                           "(or pass .npy files)") from None
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if c == 1 else "RGB")
-            note = None
-            if img.size != (w, h):
-                note = f"note: {path} resized from {img.size[0]}x{img.size[1]} to {w}x{h}"
-                img = img.resize((w, h), Image.BILINEAR)
-            x = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
+            x, note = _pil_pixels(img, h, w, c, str(path))
+    except PixelRangeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{path}: image too large to read safely ({exc})") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:  # Pillow's own
         raise ValueError(f"{path}: not a readable image ({exc})") from None
-    x = np.divide(x, 255, dtype=np.float32).reshape(1, h, w, c)
-    return x, note
+    return x[None], (f"note: {path} {note}" if note else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
         hwc = _input_hwc(model, layout)
     except (FileNotFoundError, ValueError) as exc:
         print(f"convblocks predict: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a folder, no permission, ...
+        print(f"convblocks predict: error: {args.model}: cannot read it ({exc.strerror or exc}); "
+              f"expected a model file written by `convblocks train` (model.npz)", file=sys.stderr)
         return 1
     status = 0
     for name in args.images:

@@ -2,7 +2,8 @@
 
 Defaults (Fashion-MNIST, the CNN of :func:`build_model`, Adam with a cosine schedule,
 6 epochs) reach about 91.5% test accuracy in about 3.5 minutes on two idle cores. A run
-writes to ``--out`` (default ``runs/<timestamp>``)::
+writes to ``--out`` (default ``runs/<timestamp>``; a new or empty folder, never an earlier
+run's)::
 
     model.npz        the trained model (convblocks.load_model; includes the optimizer)
     checkpoint.npz   the state after the last completed epoch (what --resume continues)
@@ -21,6 +22,7 @@ import argparse
 import datetime
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -61,6 +63,10 @@ class UsageError(Exception):
     """A bad option combination or missing prerequisite: printed without a traceback."""
 
 
+class Diverged(Exception):
+    """The training loss became NaN or infinite (raised by :class:`DivergenceGuard`)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     add = parser.add_argument
@@ -82,9 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"validation after each epoch; 0 = none (default {d['val_size']})")
     add("--seed", type=int, metavar="N", help=f"seed of weights, shuffling and dropout "
         f"(default {d['seed']})")
-    add("--out", metavar="DIR", help="output folder (default runs/<timestamp>)")
+    add("--out", metavar="DIR", help="output folder: a new or empty one, never an earlier "
+        "run's (default runs/<timestamp>)")
     add("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with "
-        "its saved options)")
+        "its saved options, writing into DIR)")
     add("--threads", type=int, metavar="N", help=f"BLAS threads (default {d['threads']}; part "
         f"of the run: the count changes the last bits of the results)")
     add("--no-plots", action="store_true", help="skip the PNG figures")
@@ -228,13 +235,55 @@ class Checkpoint:
         self.completed = epoch + 1
 
 
+class DivergenceGuard:
+    """Stops training as soon as the running loss is NaN or infinite.
+
+    A diverged model is useless, and going on would save NaN weights over the last good
+    checkpoint; raising from ``on_batch_end`` stops before the epoch's checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: dict) -> None:
+        if not math.isfinite(logs["loss"]):
+            raise Diverged(f"the training loss became {logs['loss']} at batch {batch + 1} of "
+                           f"epoch {self.epoch + 1}")
+
+
 # --------------------------------------------------------------------------- reports
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename)."""
+    """Write strict JSON atomically (temp file + rename); NaN and infinities become null."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.write_text(json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
+
+
+def stderr_usable() -> bool:
+    """Whether the progress bar can draw on stderr: not closed (``2>&-`` makes it None)."""
+    stream = sys.stderr
+    if stream is None or getattr(stream, "closed", False):
+        return False
+    try:
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _check_dependencies(opts: dict, *, plots: bool, progress: bool) -> None:
@@ -250,6 +299,15 @@ def _check_dependencies(opts: dict, *, plots: bool, progress: bool) -> None:
         raise UsageError(f"missing optional dependenc{'ies' if len(missing) > 1 else 'y'} "
                          f"{', '.join(missing)}: {CLI_EXTRA}"
                          + (" (or pass --no-plots / --quiet)" if set(missing) - {"h5py"} else ""))
+    if plots:
+        # Installed is not enough: a bad MPLBACKEND or a broken install fails at import,
+        # which must show now, not after training.
+        try:
+            importlib.import_module("matplotlib.figure")
+            importlib.import_module("matplotlib.backends.backend_agg")
+        except Exception as exc:  # noqa: BLE001 - any import-time failure is reported
+            raise UsageError(f"matplotlib is installed but fails to import "
+                             f"({type(exc).__name__}: {exc}); fix it or pass --no-plots") from None
 
 
 def _thread_limit(threads: int):
@@ -278,14 +336,51 @@ def _options(args: argparse.Namespace) -> dict | None:
             raise UsageError(f"--limit must be >= 1; got {opts['limit']}")
         if opts["val_size"] < 0:
             raise UsageError(f"--val-size must be >= 0; got {opts['val_size']}")
-        if not opts["lr"] > 0:
-            raise UsageError(f"--lr must be > 0; got {opts['lr']}")
+        if opts["seed"] < 0:
+            raise UsageError(f"--seed must be >= 0; got {opts['seed']}")
+        if not (opts["lr"] > 0 and math.isfinite(opts["lr"])):
+            raise UsageError(f"--lr must be a finite number > 0; got {opts['lr']}")
         return opts
     clash = sorted(set(given) - {"data_dir"})
+    if args.out is not None:  # the resumed run writes into its own folder
+        clash.append("out")
     if clash:
         flags = ", ".join("--" + k.replace("_", "-") for k in clash)
         raise UsageError(f"--resume continues a run with its saved options; drop {flags}")
     return None
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output folder that would mix with or overwrite earlier files.
+
+    ``out`` must not exist or be an empty folder: an earlier run's model, checkpoint and
+    metrics would be replaced (and its figures left beside the new ones).
+    """
+    if out.is_dir():
+        try:
+            with os.scandir(out) as entries:
+                empty = next(entries, None) is None
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot read the folder ({exc.strerror}); expected "
+                             f"a new or empty folder") from None
+        if not empty:
+            hint = (f", or continue that run with --resume {out}"
+                    if (out / CHECKPOINT).is_file() else "")
+            raise UsageError(f"--out {out}: the folder is not empty; expected a new or empty "
+                             f"folder (nothing in it is overwritten): choose another --out{hint}")
+    elif out.exists() or out.is_symlink():
+        raise UsageError(f"--out {out}: a file of that name exists; expected a new or empty "
+                         f"folder")
+
+
+def _default_out() -> Path:
+    """``runs/<timestamp>``, or ``runs/<timestamp>-2``, ... when that is already taken."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out, n = Path("runs") / stamp, 1
+    while out.exists() or out.is_symlink():
+        n += 1
+        out = Path("runs") / f"{stamp}-{n}"
+    return out
 
 
 def _load_checkpoint(run_dir: Path):
@@ -331,21 +426,22 @@ def _run(args: argparse.Namespace, t_start: float) -> int:
             opts["data_dir"] = args.data_dir
         initial_epoch, history = int(extra["epoch"]), extra.get("history", {})
     else:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path(args.out) if args.out else Path("runs") / stamp
+        out = Path(args.out) if args.out else _default_out()
+        _check_out(out)
         model, initial_epoch, history = None, 0, {}
-    _check_dependencies(opts, plots=not args.no_plots, progress=not args.quiet)
-    out.mkdir(parents=True, exist_ok=True)
+    # With stderr closed (2>&-) there is nowhere to draw the bar: train without it.
+    progress = not args.quiet and stderr_usable()
+    _check_dependencies(opts, plots=not args.no_plots, progress=progress)
     limit = _thread_limit(opts["threads"])
     try:
-        return _train(args, opts, out, model, initial_epoch, history, t_start)
+        return _train(args, opts, out, model, initial_epoch, history, t_start, progress)
     finally:
         if limit is not None:
             limit.restore_original_limits()
 
 
 def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch: int,
-           history: dict, t_start: float) -> int:
+           history: dict, t_start: float, show_progress: bool) -> int:
     """Load the data, fit (from ``initial_epoch``), test, save, plot; the exit status."""
     data = load_data(opts)
     n_train, classes = len(data["x_train"]), data["classes"]
@@ -354,6 +450,12 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
         model = build_model(data["x_train"].shape[1:], len(classes), width=opts["width"],
                             data_format=opts["data_format"], seed=opts["seed"])
         compile_model(model, lr=opts["lr"], total_steps=opts["epochs"] * steps)
+    # Created only now, once every option and the data have been checked.
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the folder ({exc.strerror}); expected "
+                         f"a new or empty folder") from None
     print(f"{opts['dataset']}: {n_train} training, "
           f"{0 if data['x_val'] is None else len(data['x_val'])} validation, "
           f"{len(data['x_test'])} test images; {opts['threads']} BLAS "
@@ -363,7 +465,7 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
     else:
         print(model.summary())
 
-    progress = ProgressBar(n_train, opts["epochs"], enabled=not args.quiet)
+    progress = ProgressBar(n_train, opts["epochs"], enabled=show_progress)
     checkpoint = Checkpoint(model, out / CHECKPOINT, opts, history)
     val = None if data["x_val"] is None else (data["x_val"], data["y_val"])
     t_fit = time.perf_counter()
@@ -372,7 +474,17 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
             model.fit(data["x_train"], data["y_train"], epochs=opts["epochs"],
                       batch_size=opts["batch_size"], validation_data=val, shuffle=True,
                       seed=opts["seed"], initial_epoch=initial_epoch,
-                      callbacks=(progress, checkpoint))
+                      callbacks=(DivergenceGuard(), progress, checkpoint))
+    except Diverged as exc:
+        if progress.bar is not None:
+            progress.bar.close()
+        done = checkpoint.completed
+        kept = (f"{out / CHECKPOINT} keeps the state after epoch {done}" if done
+                else "nothing was saved")
+        print(f"convblocks train: error: training diverged: {exc} (--lr {opts['lr']} is "
+              f"too high? try a lower one); no model.npz or metrics.json written, {kept}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if progress.bar is not None:
             progress.bar.close()
@@ -399,7 +511,6 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
                extra={"dataset": opts["dataset"], "classes": classes,
                       "data_format": opts["data_format"], "epoch": opts["epochs"],
                       "test_accuracy": float(test["accuracy"])})
-    figures = {} if args.no_plots else _plots(model, data, history, probs, cm, out, opts)
     rates = [r for r in history.get("images_per_s", []) if r]
     metrics = {
         "test_accuracy": float(test["accuracy"]), "test_loss": float(test["loss"]),
@@ -408,10 +519,21 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
         "images_per_s": float(np.mean(rates)) if rates else None,
         "n_train": n_train, "n_val": 0 if val is None else len(val[0]),
         "n_test": len(probs), "seed": opts["seed"], "options": opts,
-        "resumed_from_epoch": initial_epoch or None, "figures": figures,
+        "resumed_from_epoch": initial_epoch or None, "figures": {},
         "command": "convblocks " + " ".join(sys.argv[1:]),
     }
+    # The model and the metrics are saved before drawing: a failing figure loses neither.
     write_json(out / "metrics.json", metrics)
+    if not args.no_plots:
+        try:
+            metrics["figures"] = _plots(model, data, history, probs, cm, out, opts)
+        except Exception as exc:  # noqa: BLE001 - reported; model and metrics are saved
+            print(f"convblocks train: error: drawing the figures failed ({type(exc).__name__}: "
+                  f"{exc}); {out / 'model.npz'} and metrics.json are saved", file=sys.stderr)
+            return 1
+        metrics["wall_time_s"] = time.perf_counter() - t_start
+        write_json(out / "metrics.json", metrics)
+    figures = metrics["figures"]
     print(f"wrote {out / 'model.npz'}, metrics.json"
           + (", " + ", ".join(figures.values()) if figures else "")
           + f" ({metrics['wall_time_s']:.0f} s)")
