@@ -33,6 +33,9 @@ BUGS = [
     ("overwrite_plus_equals_dW",
      [("dW[:, :, :, c] += a_slice", "dW[:, :, :, c] =+ a_slice")],
      {"conv_backward": ("fail", "overwrite instead of accumulate")}, {}),
+    ("overwrite_dW_and_db",
+     [("dW[:, :, :, c] += a_slice", "dW[:, :, :, c] = a_slice"), ("db[:, :, :, c] += dZ", "db[:, :, :, c] = dZ")],
+     {"conv_backward": ("fail", "dW keeps only the last window's a_slice * dZ")}, {}),
     ("overwrite_dA_prev",
      [("da_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] += W",
        "da_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :] = W")],
@@ -66,9 +69,18 @@ BUGS = [
     ("wrong_output_size_formula",
      [("n_H = int((n_H_prev - f + 2 * pad) / stride) + 1", "n_H = int((n_H_prev - f + 2 * pad) / stride)")],
      {"conv_forward": ("fail", "wrong output-size formula")}, {}),
+    # ceil instead of floor: a wrong shape on small inputs, a broadcast error on others;
+    # the hint must quote the shown (smallest) case, and stride is not to blame.
+    ("output_size_ceil",
+     [("n_H = int((n_H_prev - f + 2 * pad) / stride) + 1", "n_H = int(np.ceil((n_H_prev - f + 2 * pad) / stride)) + 1"),
+      ("n_W = int((n_W_prev - f + 2 * pad) / stride) + 1", "n_W = int(np.ceil((n_W_prev - f + 2 * pad) / stride)) + 1")],
+     {"conv_forward": ("error", "wrong output-size formula")}, {}),
     ("float_output_size",
      [("n_H = int(1 + (n_H_prev - f) / stride)", "n_H = 1 + (n_H_prev - f) / stride")],
      {"pool_forward": ("error", "a size is a float")}, {}),
+    ("wrong_divisor_output_size_average_backward",
+     [("+= distribute_value(da, shape)", "+= np.ones(shape) * da / (n_H * n_W)")],
+     {"pool_backward": ("fail", "yours divides each window's dA by n_H * n_W = ")}, {}),
     ("missing_bias",
      [(_BIAS, "    Z = Z\n")],
      {"conv_single_step": ("fail", "missing bias"),
@@ -81,6 +93,11 @@ BUGS = [
      [(_BIAS, "    Z = float(Z + b)\n")],
      {"conv_single_step": ("error", "float() of an array under NumPy 2"),
       "conv_forward": ("error", "fails only because your conv_single_step fails")}, {}),
+    ("single_step_returns_array",
+     [(_BIAS, "    Z = Z + b\n")],
+     {"conv_single_step": ("fail", "returns an array of shape (1, 1, 1), not a float: the value is right; "
+                                   "return Z.item()"),
+      "conv_forward": ("error", "fails only because your conv_single_step fails")}, {}),
     ("input_modified_in_place",
      [("    mask = np.zeros(x.shape, dtype=bool)\n",
        "    x[x < np.max(x)] = 0\n    mask = np.zeros(x.shape, dtype=bool)\n")],
@@ -89,7 +106,18 @@ BUGS = [
     ("ties_all_marked",
      [("    mask = np.zeros(x.shape, dtype=bool)\n    mask[np.unravel_index(np.argmax(x), x.shape)] = True\n",
        "    mask = x == np.max(x)\n")],
-     {"create_mask_from_window": ("ties", ""), "pool_backward": ("ties", "")}, {}),
+     {"create_mask_from_window": ("ties", "marks every tied maximum"),
+      "pool_backward": ("ties", "marks every tied maximum")}, {}),
+    # The common `if x[i, j] >= best` loop marks the LAST tied maximum: one maximum, like
+    # convblocks' first, so a note ("ties"), as for marking every tied maximum.
+    ("ties_last_marked",
+     [("    mask[np.unravel_index(np.argmax(x), x.shape)] = True\n",
+       "    best, where = None, None\n    for i in range(x.shape[0]):\n        for j in range(x.shape[1]):\n"
+       "            if best is None or x[i, j] >= best:\n                best, where = x[i, j], (i, j)\n"
+       "    mask[where] = True\n")],
+     {"create_mask_from_window": ("ties", "yours marks the last maximum (>=); convblocks and "
+                                          "PyTorch mark the first (> or np.argmax)"),
+      "pool_backward": ("ties", "yours marks the last maximum (>=)")}, {}),
     ("missing_function",
      [("def distribute_value(", "def spread_value(")],
      {"distribute_value": ("missing", "no function named 'distribute_value'"),
@@ -127,7 +155,14 @@ BUGS = [
     ("infinite_loop",
      [("    average = dz / (n_H * n_W)\n", "    while n_H > 0:\n        n_W += 0\n    average = dz / (n_H * n_W)\n")],
      {"distribute_value": ("error", "never returned"),
-      "pool_backward": ("error", "fails only because your distribute_value fails")}, {}),
+      # not called again with the hanging helper: one timeout, not two
+      "pool_backward": ("error", "fails only because your distribute_value fails: not run with "
+                                 "your distribute_value, which never returned")}, {}),
+    # Correct but slow: smaller cases pass, a bigger one exceeds --timeout (1.5 s in tests).
+    ("slow_conv_single_step",
+     [("    s = np.multiply(a_slice_prev, W)\n", "    import time\n    time.sleep(0.02)\n"
+       "    s = np.multiply(a_slice_prev, W)\n")],
+     {"conv_forward": ("error", "too slow: smaller cases pass; this case (")}, {}),
     ("memory_bomb",
      [("    X_pad = np.pad(", "    hoard = []\n    while True:\n        hoard.append(np.empty(10**8))\n    X_pad = np.pad(")],
      {"zero_pad": ("error", "ran out of memory"),

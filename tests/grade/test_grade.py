@@ -36,7 +36,7 @@ HANDWRITTEN = [
         "conv_single_step": ("error", "SyntaxError"),
         "conv_forward": ("error", "fails only because your conv_single_step fails")}),
     ("weird_returns.py", {}, {
-        "zero_pad": ("fail", ""), "conv_single_step": ("fail", "returns an array, not a float"),
+        "zero_pad": ("fail", ""), "conv_single_step": ("fail", "returns a 0-d array, not a float"),
         "create_mask_from_window": ("fail", ""), "distribute_value": ("fail", ""),
         "conv_forward": ("fail", ""), "pool_forward": ("error", "the exercise calls pool_forward("),
         "conv_backward": ("fail", ""), "pool_backward": ("fail", "contains NaN")}),
@@ -76,7 +76,8 @@ def _check(report, expected: dict) -> None:
         assert fragment in text, (name, text)
     for name, f in report.functions.items():
         if f.verdict in ("fail", "error") and f.counterexample is None:
-            assert f.cases_run == 0  # only functions that never ran lack a counterexample
+            # only functions that never ran, or were not run with a helper that hangs
+            assert f.cases_run == 0 or "not run with your" in " ".join(f.hints)
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b[0] for b in BUGS])
@@ -112,6 +113,51 @@ def test_counterexamples_are_shrunk(graded):
     p = dict(r.case.params)
     assert p["stride"] > 1 and p["m"] == 1 and p["C"] == 1
     assert r.args["A_prev"].size <= 12
+
+
+def _function(graded, bug, function):
+    return graded[(bug, ())].functions[function]
+
+
+def test_output_size_hint_quotes_the_shown_smallest_case_and_not_stride(graded):
+    f = _function(graded, "output_size_ceil", "conv_forward")
+    assert not any(h.startswith("stride ignored") for h in f.hints), f.hints
+    r = f.counterexample
+    p = dict(r.case.params)
+    # the smallest input shows the wrong shape itself, not a broadcast error on a bigger one
+    assert r.status == "fail" and any("has shape" in x for x in r.problems), r.problems
+    assert p["stride"] > 1 and r.args["A_prev"].size <= 2
+    quoted = [h for h in f.hints if h.startswith("wrong output-size formula")]
+    assert len(quoted) == 1
+    assert any(f"for n_{d}_prev={p[d]}, f={p['f']}, stride={p['stride']}, pad={p['pad']} " in quoted[0]
+               for d in "HW"), (quoted, r.case.label)
+
+
+def test_hints_quote_the_numbers_of_the_shown_case(graded):
+    f = _function(graded, "wrong_divisor_output_size_average_backward", "pool_backward")
+    dA = f.counterexample.args["dA"]
+    assert f.counterexample.case.mode == "average"
+    assert f"by n_H * n_W = {dA.shape[1] * dA.shape[2]}, " in " ".join(f.hints), f.hints
+    f = _function(graded, "wrong_divisor_average_backward", "pool_backward")  # / f, not / f*f
+    k = f.counterexample.case.get("f")
+    assert f.counterexample.case.mode == "average"
+    assert f"yours is {k:g} times the gradient; " in " ".join(f.hints), (f.hints, k)
+    f = _function(graded, "wrong_divisor_distribute_value", "distribute_value")
+    h, w = f.counterexample.args["shape"]
+    assert f"for shape ({h}, {w}) yours divides dz by {h + w:g};" in " ".join(f.hints), f.hints
+
+
+def test_overwriting_dW_and_db_names_both(graded):
+    text = " ".join(_function(graded, "overwrite_dW_and_db", "conv_backward").hints)
+    assert "dW keeps only the last window's a_slice * dZ" in text, text
+    assert "db keeps only the last window's dZ" in text, text
+
+
+def test_a_helper_that_hangs_is_not_called_again(graded):
+    report = graded[("infinite_loop", ())]
+    assert report.functions["distribute_value"].timed_out
+    pool = report.functions["pool_backward"]  # graded with convblocks' helper only: no timeout
+    assert pool.counterexample is None and not pool.timed_out and "not run with your" in pool.hints[0]
 
 
 def test_magics_become_pass_and_cells_keep_order(tmp_path):

@@ -1,9 +1,9 @@
 """Judge one call: the reference's answer, the learner's, and a case verdict.
 
 A case is ``pass`` (every output matches to ``rtol=1e-5``), ``ties`` (it differs only
-where a max window has several maxima, and exactly as "mark every tied maximum"
-would: the exercise allows that, convblocks sends the gradient to the first maximum
-only), ``fail`` (a wrong shape, type or value, or an argument modified in place) or
+where a max window has several maxima, and exactly as "mark every tied maximum" or
+"mark the last maximum" would: the spec asks for "the maximum", and convblocks' choice
+of the first one, as PyTorch's, is a convention, not a requirement), ``fail`` (a wrong shape, type or value, or an argument modified in place) or
 ``error`` (an exception, a crash, a timeout). A function's verdict is the worst of its
 cases': error > fail > ties > pass.
 """
@@ -22,7 +22,7 @@ from .truth import reference
 from .wire import Opaque
 
 __all__ = ["CaseResult", "expected_output", "judge", "aggregate", "OUTPUT_NAMES",
-           "all_ties_pool_gradient"]
+           "tied_pool_gradient", "input_size"]
 
 OUTPUT_NAMES = {
     "zero_pad": ("X_pad",), "conv_single_step": ("Z",),
@@ -48,7 +48,8 @@ class CaseResult:
     """The verdict on one case, with what is needed to explain it.
 
     ``expected``/``actual``: output name -> value in the exercise's conventions;
-    ``bad``: the outputs that are wrong; ``problems``: one line each.
+    ``bad``: the outputs that are wrong; ``problems``: one line each; ``ties``: for a
+    ``ties`` case, which maxima the learner marked (``"all"`` or ``"last"``).
     """
 
     case: Case
@@ -59,6 +60,7 @@ class CaseResult:
     actual: dict[str, Any] = field(default_factory=dict)
     bad: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
+    ties: str = ""
 
     @property
     def failed(self) -> bool:
@@ -88,11 +90,26 @@ def expected_output(function: str, args: dict[str, Any]) -> dict[str, Any]:
     return dict(zip(OUTPUT_NAMES[function], out))
 
 
-def all_ties_pool_gradient(args: dict[str, Any], expected: np.ndarray) -> np.ndarray:
-    """Max-pool backward as "mark every tied maximum" computes it.
+def input_size(args: dict[str, Any]) -> int:
+    """How big a case's inputs are: the number of array elements (distribute_value: of
+    the requested shape). Used to show the smallest of several counterexamples."""
+    size = sum(int(v.size) for v in args.values() if isinstance(v, np.ndarray))
+    if isinstance(args.get("shape"), tuple):
+        size += int(np.prod(args["shape"]))
+    return size
 
-    Starts from the reference (first maximum only) and adds each tied window's
-    gradient at its other maxima; windows without ties are untouched.
+
+def _last_max(window: np.ndarray) -> tuple[int, ...]:
+    flat = window.ravel()
+    return np.unravel_index(flat.size - 1 - int(np.argmax(flat[::-1])), window.shape)
+
+
+def tied_pool_gradient(args: dict[str, Any], expected: np.ndarray, which: str) -> np.ndarray:
+    """Max-pool backward as "mark every tied maximum" (``which="all"``) or "mark the
+    last maximum" (``"last"``, an ``if x >= best`` loop) computes it.
+
+    Starts from the reference (first maximum only) and moves or copies each tied
+    window's gradient to its other maxima; windows without ties are untouched.
     """
     A, dA = args["A_prev"], args["dA"]
     f, s = args["hparameters"]["f"], args["hparameters"]["stride"]
@@ -104,8 +121,15 @@ def all_ties_pool_gradient(args: dict[str, Any], expected: np.ndarray) -> np.nda
                 for c in range(n_C):
                     window = A[i, h * s:h * s + f, w * s:w * s + f, c]
                     rows, cols = np.nonzero(window == window.max())
+                    if len(rows) < 2:
+                        continue
+                    g = dA[i, h, w, c]
+                    if which == "last":
+                        out[i, h * s + rows[0], w * s + cols[0], c] -= g
+                        out[i, h * s + rows[-1], w * s + cols[-1], c] += g
+                        continue
                     for r, q in zip(rows[1:], cols[1:]):  # every maximum after the first
-                        out[i, h * s + r, w * s + q, c] += dA[i, h, w, c]
+                        out[i, h * s + r, w * s + q, c] += g
     return out
 
 
@@ -194,7 +218,10 @@ def judge(function: str, case: Case, args: dict[str, Any], call_args: list[Any],
         if name == "cache":
             problem = _check_cache(function, actual, call_args)
         elif function == "conv_single_step":
-            problem = _array_problem(name, actual, np.asarray(want))
+            value = actual
+            if isinstance(actual, np.ndarray) and actual.size == 1 and actual.dtype.kind in "biuf":
+                value = actual.reshape(())  # Z + b is a (1, 1, 1) array: judge its value
+            problem = _array_problem(name, value, np.asarray(want))
             if problem is None and not isinstance(actual, (float, np.floating)):
                 problem = f"Z is {_describe(actual)}; the exercise returns a Python float"
                 result.problems.append(problem)
@@ -206,9 +233,12 @@ def judge(function: str, case: Case, args: dict[str, Any], call_args: list[Any],
             result.problems.append(problem)
 
     # Only create_mask_from_window and pool_backward can be "ties"; they have one output.
-    ties = bool(result.bad) and _only_ties(function, args, result)
+    result.ties = _only_ties(function, args, result) if result.bad else ""
+    ties = bool(result.ties)
     if ties:
-        result.problems = ["differs only at tied maxima: every tied maximum is marked"]
+        result.problems = ["differs only at tied maxima: "
+                           + ("every tied maximum is marked" if result.ties == "all"
+                              else "the last maximum is marked, not the first")]
     if outcome.modified:
         result.problems.append("modifies its input in place: "
                                + ", ".join(_arg_name(function, p) for p in outcome.modified))
@@ -219,18 +249,27 @@ def judge(function: str, case: Case, args: dict[str, Any], call_args: list[Any],
     return result
 
 
-def _only_ties(function: str, args: dict[str, Any], result: CaseResult) -> bool:
-    if function == "create_mask_from_window":
-        x = args["x"]
-        alternative = x == x.max()
-    elif function == "pool_backward" and args["mode"] == "max":
-        alternative = all_ties_pool_gradient(args, result.expected["dA_prev"])
-    else:
-        return False
+def _only_ties(function: str, args: dict[str, Any], result: CaseResult) -> str:
+    """``"all"`` or ``"last"`` when the output is the reference with tied maxima
+    handled that way (and the input has ties); ``""`` otherwise."""
+    if function not in ("create_mask_from_window", "pool_backward") or (
+            function == "pool_backward" and args["mode"] != "max"):
+        return ""
     name = OUTPUT_NAMES[function][0]
-    if np.array_equal(alternative, result.expected[name]):
-        return False  # no ties in this input
-    return _array_problem(name, result.actual[name], alternative) is None
+    for which in ("all", "last"):
+        if function == "create_mask_from_window":
+            x = args["x"]
+            alternative = x == x.max()
+            if which == "last":
+                alternative = np.zeros(x.shape, dtype=bool)
+                alternative[_last_max(x)] = True
+        else:
+            alternative = tied_pool_gradient(args, result.expected[name], which)
+        if np.array_equal(alternative, result.expected[name]):
+            return ""  # no ties in this input
+        if _array_problem(name, result.actual[name], alternative) is None:
+            return which
+    return ""
 
 
 def aggregate(results: list[CaseResult]) -> str:

@@ -5,7 +5,8 @@ be detected unambiguously (a function named with the same words in another order
 hyperparameter key revealed by a ``KeyError``), then grade the eight functions, helpers
 first. A function that fails while a helper it may call fails is graded again with
 convblocks' helper substituted into its module globals: if it then passes, the fault
-is the helper's; if not, the hints describe its own bug.
+is the helper's; if not, the hints describe its own bug. A helper that timed out is not
+called again: functions using it are graded with convblocks' helper only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .cases import Case, make_args, shrink_candidates, suite
-from .compare import CaseResult, aggregate, expected_output, judge
+from .compare import CaseResult, aggregate, expected_output, input_size, judge
 from .conventions import FUNCTIONS, KEY_SYNONYMS, Conventions, name_tokens
 from .hints import Evidence, find_hints
 from .isolation import Sandbox
@@ -44,6 +45,7 @@ class FunctionReport:
     notes: list[str] = field(default_factory=list)
     counterexample: CaseResult | None = None
     cases_run: int = 0
+    timed_out: bool = False  # some call did not return within --timeout
 
 
 @dataclass
@@ -114,8 +116,32 @@ class _Runner:
         return current
 
 
-def _first_failure(results: list[CaseResult], verdict: str) -> CaseResult:
-    return next(r for r in results if r.status == verdict)
+_STATUS_RANK = {"error": 0, "fail": 1}
+_TIE_NOTES = {
+    "all": "marks every tied maximum: allowed by the exercise (a note, not a failure); "
+           "convblocks sends the gradient to the first maximum only, as PyTorch does",
+    "last": "differs only at tied maxima: yours marks the last maximum (>=); convblocks and "
+            "PyTorch mark the first (> or np.argmax). Allowed (a note, not a failure): the "
+            "gradient still goes to one maximum",
+}
+
+
+def _smallest_failure(runner: _Runner, results: list[CaseResult],
+                      substitute: dict[str, str] | None = None) -> CaseResult:
+    """The smallest failing input: the first failure of each way of failing (status and
+    exception type; the worst first, at most three) is shrunk, and the smallest wins.
+
+    Shrinking keeps the way of failing, so a function that raises on some inputs and
+    returns a wrong shape on smaller ones (a wrong output-size formula) shows the
+    smaller one.
+    """
+    firsts: dict[tuple, CaseResult] = {}
+    for r in results:
+        if r.failed:
+            firsts.setdefault((r.status, (r.outcome.error or {}).get("type")), r)
+    order = sorted(firsts.values(), key=lambda r: _STATUS_RANK[r.status])[:3]
+    shrunk = [runner.shrink(r, substitute) for r in order]
+    return min(shrunk, key=lambda r: input_size(r.args))  # ties: the worst status
 
 
 def _grade_function(runner: _Runner, function: str, reports: dict[str, FunctionReport],
@@ -145,34 +171,59 @@ def _grade_function(runner: _Runner, function: str, reports: dict[str, FunctionR
                                    f"grade with --map {function}={similar[0]})" if similar else ""))
         return report
 
-    results = runner.run_suite(function)
-    report.cases_run = len(results)
+    substitute = {conv.name(h): h for h in helpers}
+    names = ", ".join(helpers)
+    results: list[CaseResult] | None = None
+    own: list[CaseResult] | None = None  # the run the hints describe
+    hung = [h for h in helpers if reports[h].timed_out]
+    if hung:
+        # Calling a helper that hangs costs --timeout per call: try convblocks' first.
+        trial = runner.run_suite(function, substitute)
+        called = {name for r in trial for name in r.outcome.called}
+        hung_called = [h for h in hung if h in called]
+        if not called:  # no substituted helper ran: this is the function's own result
+            results = own = trial
+        elif hung_called:
+            report.cases_run = len(trial)
+            hung_names = ", ".join(hung_called)
+            if aggregate(trial) in ("pass", "ties"):
+                report.verdict = "error"
+                report.hints.append(f"fails only because your {names} fails: not run with your "
+                                    f"{hung_names}, which never returned (see {hung_names}); "
+                                    f"with convblocks' {names} substituted it passes; "
+                                    f"fix {names} first")
+                return report
+            results = own = trial
+            report.notes.append(f"graded with convblocks' {names} substituted, as your "
+                                f"{hung_names} never returned: it still fails, so the hints and "
+                                "the smallest failing input below are about this function itself")
+    if results is None:
+        results = runner.run_suite(function)
+    report.cases_run = report.cases_run or len(results)
+    report.timed_out = any(r.outcome.status == "timeout" for r in results)
     report.verdict = aggregate(results)
     if report.verdict == "ties":
-        report.notes.append("marks every tied maximum: allowed by the exercise (a note, not a "
-                            "failure); convblocks sends the gradient to the first maximum only, "
-                            "as PyTorch does")
+        for which in sorted({r.ties for r in results if r.status == "ties"}):
+            report.notes.append(_TIE_NOTES[which])
     if report.verdict in ("pass", "ties"):
         return report
 
-    substitute = {conv.name(h): h for h in helpers}
-    own = results
-    if substitute:
-        own = runner.run_suite(function, substitute)
-        names = ", ".join(helpers)
-        if aggregate(own) in ("pass", "ties"):
-            report.hints.append(f"fails only because your {names} fails: with convblocks' "
-                                f"{names} substituted it passes; fix {names} first")
-            report.counterexample = runner.shrink(_first_failure(results, report.verdict))
-            return report
-        report.notes.append(f"also graded with convblocks' {names} substituted: it still fails, "
-                            "so the hints and the smallest failing input below are about this "
-                            "function itself")
-    verdict = aggregate(own)
-    first = runner.shrink(_first_failure(own, verdict), substitute or None)
+    if own is None:
+        own = results
+        if substitute:
+            own = runner.run_suite(function, substitute)
+            if aggregate(own) in ("pass", "ties"):
+                report.hints.append(f"fails only because your {names} fails: with convblocks' "
+                                    f"{names} substituted it passes; fix {names} first")
+                report.counterexample = _smallest_failure(runner, results)
+                return report
+            report.notes.append(f"also graded with convblocks' {names} substituted: it still "
+                                "fails, so the hints and the smallest failing input below are "
+                                "about this function itself")
+    first = _smallest_failure(runner, own, substitute or None)
     report.counterexample = first
     evidence = Evidence(function, own, conv, load_notes, timeout,
-                        lambda case, c: runner.run(case, c, substitute or None))
+                        lambda case, c: runner.run(case, c, substitute or None), shown=first)
     if any(r.outcome.status in ("timeout", "crashed") for r in own):
         evidence.rerun = lambda case, c: CaseResult(case, "error", own[-1].outcome, {}, {})
     report.hints.extend(find_hints(evidence))

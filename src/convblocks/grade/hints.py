@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .cases import Case, out_size
-from .compare import ATOL, RTOL, CaseResult
+from .compare import ATOL, RTOL, CaseResult, input_size
 from .conventions import KEY_SYNONYMS, Conventions
 from .truth import reference as ref
 
@@ -44,10 +44,23 @@ class Evidence:
     load_notes: list[dict[str, Any]]
     timeout: float
     rerun: Callable[[Case, Conventions], CaseResult]
+    shown: CaseResult | None = None  # the counterexample the report shows
 
     @property
     def failing(self) -> list[CaseResult]:
         return [r for r in self.results if r.failed]
+
+    @property
+    def quotable(self) -> list[CaseResult]:
+        """The failing cases a hint may quote numbers from, the shown one first."""
+        rest = [r for r in self.failing if self.shown is None or r.case != self.shown.case]
+        return ([self.shown] if self.shown is not None and self.shown.failed else []) + rest
+
+    def where(self, r: CaseResult) -> str:
+        """Nothing when ``r`` is the shown case, else which case a hint's numbers are from."""
+        if self.shown is None or r.case == self.shown.case:
+            return ""
+        return f" (in case {r.case.label})"
 
     @property
     def passing(self) -> list[CaseResult]:
@@ -81,8 +94,15 @@ def _errors(ev: Evidence) -> list[str]:
             continue
         seen.add(kind)
         if r.outcome.status == "timeout":
-            hints.append(f"never returned within {ev.timeout:g} s, even on a tiny input ({r.case.label}): "
-                         "an infinite loop? (a while loop whose condition never changes)")
+            size = input_size(r.args)
+            if any(input_size(p.args) < size for p in ev.passing):
+                hints.append(f"too slow: smaller cases pass; this case ({r.case.label}) took over "
+                             f"{ev.timeout:g} s (--timeout); if it is only slow, speed it up or "
+                             "grade with a larger --timeout")
+            else:
+                hints.append(f"never returned within {ev.timeout:g} s, even on a tiny input "
+                             f"({r.case.label}): an infinite loop? (a while loop whose condition "
+                             "never changes)")
         elif r.outcome.status == "crashed":
             hints.append(f"{msg}. Something ended the process: os._exit(), or a crash in "
                          "native code (ctypes, a C extension); grading went on in a fresh process")
@@ -136,20 +156,21 @@ def _modified(ev: Evidence) -> list[str]:
 
 # -- shapes --------------------------------------------------------------------------------
 def _types(ev: Evidence) -> list[str]:
-    for r in ev.failing:
+    for r in ev.quotable:
         for name, got in r.actual.items():
             if isinstance(got, np.ndarray) and got.dtype.kind == "f" and np.isnan(got).any():
                 return [f"{name} contains NaN: an uninitialised buffer (np.empty) or 0/0?"]
-        if ev.function == "conv_single_step" and isinstance(r.actual.get("Z"), np.ndarray) \
-                and "Z" not in r.bad:
-            return ["returns an array, not a float: the value is right; take the scalar with "
-                    "Z.item() or float(np.squeeze(Z))"]
+        got = r.actual.get("Z")
+        if ev.function == "conv_single_step" and isinstance(got, np.ndarray) and "Z" not in r.bad:
+            what = "a 0-d array" if got.ndim == 0 else f"an array of shape {got.shape}"
+            return [f"returns {what}, not a float: the value is right; return Z.item() "
+                    "(or float(np.squeeze(Z)))"]
     return []
 
 
 def _shapes(ev: Evidence) -> list[str]:
     fn = ev.function
-    for r in ev.failing:
+    for r in ev.quotable:
         if r.status != "fail":
             continue
         for name in sorted(r.bad):
@@ -172,16 +193,16 @@ def _shapes(ev: Evidence) -> list[str]:
                 return [f"wrong output-size formula: for n_{dim}_prev={size}, f={p['f']}, "
                         f"stride={p['stride']}, pad={pad} the output has n_{dim} = "
                         f"floor((n_{dim}_prev + 2*pad - f) / stride) + 1 = "
-                        f"{want.shape[axis]}, yours {got.shape[axis]}"]
+                        f"{want.shape[axis]}, yours {got.shape[axis]}{ev.where(r)}"]
             if fn in ("conv_backward", "pool_backward"):
                 grad = r.args.get("dZ", r.args.get("dA"))
                 of = {"dA_prev": "A_prev", "dW": "W", "db": "b"}[name]
                 if name == "dA_prev" and got.shape == grad.shape:
                     return ["wrong-shape initial buffer: dA_prev was made with the output's "
-                            f"shape {grad.shape}; start it as np.zeros(A_prev.shape)"]
-                return [f"wrong-shape initial buffer: {name} has shape {got.shape}; start it "
-                        f"as np.zeros({of}.shape) = {want.shape}"]
-            return [f"{name} has shape {got.shape}, expected {want.shape}"]
+                            f"shape {grad.shape}{ev.where(r)}; start it as np.zeros(A_prev.shape)"]
+                return [f"wrong-shape initial buffer: {name} has shape {got.shape}{ev.where(r)}; "
+                        f"start it as np.zeros({of}.shape) = {want.shape}"]
+            return [f"{name} has shape {got.shape}, expected {want.shape}{ev.where(r)}"]
     if fn in ("conv_backward", "pool_backward") and all(r.status == "error" for r in ev.failing) \
             and ev.explains(lambda c: not c.identity_geometry):
         return ["fails everywhere except where the output has the input's shape (f = 1, stride 1): "
@@ -215,6 +236,9 @@ def _stride(ev: Evidence) -> list[str]:
         return []
     if not ev.explains(lambda c: c.get("stride") > 1):
         return []
+    if any(isinstance(r.actual.get(n), np.ndarray) and isinstance(r.expected.get(n), np.ndarray)
+           and r.actual[n].shape != r.expected[n].shape for r in ev.failing for n in r.bad):
+        return []  # a wrong output shape: the output-size formula, not the window placement
     for r in ev.failing:
         if r.status == "fail":
             name, model = _stride_model(r, ev.function)
@@ -245,23 +269,29 @@ def _overwrite(ev: Evidence) -> list[str]:
         return [message]
     if fn != "conv_backward":
         return []
-    for r in ev.failing:
+    kept = {}  # gradient -> what it keeps of the last window only, and where seen
+    for r in ev.quotable:
         if r.status != "fail":
             continue
         dZ, A = r.args["dZ"], r.args["A_prev"]
+        if dZ.shape[1] * dZ.shape[2] < 2:
+            continue  # one window per example: "the last window" is also "the last example"
         p = dict(r.case.params)
         s, f, pad = p["stride"], p["f"], p["pad"]
         last = dZ[-1, -1, -1, :]  # (n_C,)
-        if "db" in r.bad and _close(r.actual["db"], last.reshape(1, 1, 1, -1)):
-            return [message.replace("overlapping windows (f > stride)", "every window")
-                    + "; db keeps only the last window's dZ"]
         if "dW" in r.bad:
             A_pad = np.pad(A, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
             h0, w0 = (dZ.shape[1] - 1) * s, (dZ.shape[2] - 1) * s
             window = A_pad[-1, h0:h0 + f, w0:w0 + f, :]  # (f, f, n_C_prev)
             if _close(r.actual["dW"], window[..., None] * last):
-                return [message.replace("overlapping windows (f > stride)", "every window")
-                        + "; dW keeps only the last window's a_slice * dZ"]
+                kept.setdefault("dW", f"a_slice * dZ{ev.where(r)}")
+        if "db" in r.bad and _close(r.actual["db"], last.reshape(1, 1, 1, -1)):
+            kept.setdefault("db", f"dZ{ev.where(r)}")
+    if kept:
+        return [message.replace("overlapping windows (f > stride) must add their share",
+                                "every window must add its share")
+                + "".join(f"; {name} keeps only the last window's {what}"
+                          for name, what in sorted(kept.items()))]
     if ev.explains(lambda c: c.overlapping or c.get("K") > 1, lambda r: "dA_prev" in r.bad):
         return [message + "; in dA_prev, windows that overlap and filters that share a window "
                 "must all add up"]
@@ -314,7 +344,7 @@ def _swapped(ev: Evidence) -> list[str]:
 def _divisor(ev: Evidence) -> list[str]:
     fn = ev.function
     if fn == "distribute_value":
-        for r in ev.failing:
+        for r in ev.quotable:
             got, want = r.actual.get("a"), r.expected["a"]
             if isinstance(got, np.ndarray) and got.shape == want.shape and np.all(got != 0):
                 divisor = r.args["dz"] / got.flat[0]
@@ -325,7 +355,9 @@ def _divisor(ev: Evidence) -> list[str]:
         return []
     if fn != "pool_backward" or not ev.explains(lambda c: c.mode == "average"):
         return []
-    for r in ev.failing:
+    for r in ev.quotable:
+        if r.case.mode != "average":
+            continue
         got, want = r.actual.get("dA_prev"), r.expected["dA_prev"]
         if isinstance(got, np.ndarray) and got.shape == want.shape:
             nz = want != 0
@@ -333,9 +365,14 @@ def _divisor(ev: Evidence) -> list[str]:
             if ratio.size and np.allclose(ratio, ratio[0]) and not np.isclose(ratio[0], 1) \
                     and not np.isclose(ratio[0], 0):
                 f = r.case.get("f")
+                n_out = r.args["dA"].shape[1] * r.args["dA"].shape[2]
+                if n_out != f * f and np.isclose(f * f / ratio[0], n_out):
+                    return [f"wrong divisor in average backward: yours divides each window's dA "
+                            f"by n_H * n_W = {n_out}, the output's size{ev.where(r)}, not by the "
+                            f"window's f*f = {f * f} (distribute_value(dA[i, h, w, c], (f, f)))"]
                 return [f"wrong divisor in average backward: yours is {ratio[0]:g} times the "
-                        f"gradient; each window's dA is spread over its f*f = {f * f} entries "
-                        "(distribute_value(dA[i, h, w, c], (f, f)))"]
+                        f"gradient{ev.where(r)}; each window's dA is spread over its f*f = "
+                        f"{f * f} entries (distribute_value(dA[i, h, w, c], (f, f)))"]
     return []
 
 

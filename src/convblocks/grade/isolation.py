@@ -49,6 +49,7 @@ class Outcome:
     modified: list[str] = field(default_factory=list)
     output: str = ""
     seconds: float = 0.0
+    called: list[str] = field(default_factory=list)  # substituted helpers that ran
 
 
 class _Died(Exception):
@@ -267,11 +268,12 @@ class Sandbox:
             # What the process printed last: faulthandler's stack for a segfault.
             return Outcome("crashed", output=self.captured()[-1500:], error={
                 "type": "Crash", "where": [], "message": f"the process died: {how}"})
+        called = frame.get("called", [])
         if frame["ok"]:
             return Outcome("ok", value=frame.get("data"), modified=frame["modified"],
-                           output=frame["output"], seconds=frame["seconds"])
+                           output=frame["output"], seconds=frame["seconds"], called=called)
         return Outcome("raised", error=frame["error"], modified=frame["modified"],
-                       output=frame["output"], seconds=frame["seconds"])
+                       output=frame["output"], seconds=frame["seconds"], called=called)
 
 
 def _describe_exit(code: int | None) -> str:

@@ -94,6 +94,14 @@ def _modified(snapshots: list) -> list[str]:
     return changed
 
 
+def _counted(helper: Any, name: str, called: set[str]) -> Any:
+    """``helper``, recording in ``called`` that it ran."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        called.add(name)
+        return helper(*args, **kwargs)
+    return wrapper
+
+
 def _reference_helpers(layout: str) -> dict[str, Any]:
     """The reference helpers, adapted to the learner's activation layout.
 
@@ -181,9 +189,10 @@ def main(argv: list[str]) -> int:
         saved = {}
         if request.get("substitute") and not helpers:
             helpers.update(_reference_helpers(init["layout"]))
+        called: set[str] = set()  # which substituted helpers the function called
         for learner_name, canonical in request.get("substitute", {}).items():
             saved[learner_name] = namespace.get(learner_name, _MISSING)
-            namespace[learner_name] = helpers[canonical]
+            namespace[learner_name] = _counted(helpers[canonical], canonical, called)
         sys.stdout = sys.stderr = writer
         start = time.perf_counter()
         try:
@@ -201,7 +210,8 @@ def main(argv: list[str]) -> int:
                     namespace.pop(learner_name, None)
                 else:
                     namespace[learner_name] = value
-        reply.update(seconds=seconds, output=writer.take(), modified=_modified(snapshots))
+        reply.update(seconds=seconds, output=writer.take(), modified=_modified(snapshots),
+                     called=sorted(called))
         try:
             wire.write_frame(replies, reply, payload)
         except MemoryError:
