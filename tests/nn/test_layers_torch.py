@@ -414,3 +414,50 @@ def test_wrong_input_shapes_name_the_layer(rng):
         pool.forward(np.zeros((1, 3, 3, 2)))
     assert not pool.built  # a failed build leaves the layer unbuilt, ready for other input
     assert pool.forward(np.zeros((1, 6, 6, 2))).shape == (1, 1, 1, 2)
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_batchnorm_empty_batch_matches_torch(data_format, rng):
+    """N = 0 in training: an empty output, empty dx, zero parameter gradients and the
+    running statistics unchanged, as torch.nn.BatchNorm2d."""
+    c, shape = 3, (4, 5, 3) if data_format == "NHWC" else (3, 4, 5)
+    layer = nn.BatchNorm2D(data_format=data_format)
+    ref = torch.nn.BatchNorm2d(c).double()
+    layer.forward(rng.standard_normal((2, *shape)), training=True)  # non-trivial statistics
+    with torch.no_grad():
+        ref.running_mean[...] = t(layer.buffers["running_mean"])
+        ref.running_var[...] = t(layer.buffers["running_var"])
+    before = {k: b.copy() for k, b in layer.buffers.items()}
+    for training in (True, False):
+        ref.train(training)
+        x = np.zeros((0, *shape))
+        y, dy, dx, grads = run_layer(layer, x, training=training)
+        tx = _torch_image(x, data_format)
+        ty = ref(tx)
+        ty.sum().backward()
+        assert y.shape == dx.shape == x.shape and y.dtype == np.float64
+        assert not np.isnan(layer.buffers["running_mean"]).any()
+        for k, b in before.items():
+            np.testing.assert_array_equal(layer.buffers[k], b, err_msg=k)
+        assert_close(layer.buffers["running_var"], ref.running_var.numpy())
+        np.testing.assert_array_equal(grads["gamma"], np.zeros(c))
+        np.testing.assert_array_equal(grads["beta"], np.zeros(c))
+        assert tuple(ty.shape) == (0, 3, *(shape[:2] if data_format == "NHWC" else shape[1:]))
+        ref.zero_grad()
+
+
+def test_batchnorm_one_value_per_channel_in_training_raises_like_torch():
+    layer = nn.BatchNorm2D(name="bn")
+    layer.forward(np.arange(12.0).reshape(4, 1, 1, 3), training=True)
+    before = {k: b.copy() for k, b in layer.buffers.items()}
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        torch.nn.BatchNorm2d(3)(torch.ones(1, 3, 1, 1))
+    with pytest.raises(ValueError, match=r"BatchNorm2D 'bn': expected more than 1 value per "
+                                         r"channel when training .* got input of shape "
+                                         r"\(1, 1, 1, 3\), N\*H\*W = 1"):
+        layer.forward(np.ones((1, 1, 1, 3)), training=True)
+    for k, b in before.items():
+        np.testing.assert_array_equal(layer.buffers[k], b, err_msg=k)
+    # in inference one value is fine (running statistics), and two in training too
+    assert layer.forward(np.ones((1, 1, 1, 3))).shape == (1, 1, 1, 3)
+    assert layer.forward(np.arange(6.0).reshape(2, 1, 1, 3), training=True).shape == (2, 1, 1, 3)

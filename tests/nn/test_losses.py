@@ -79,3 +79,10 @@ def test_cross_entropy_bad_targets(targets, match):
 def test_backward_before_forward_raises():
     with pytest.raises(ValueError, match="forward first"):
         nn.MSE().backward()
+
+
+@pytest.mark.parametrize("targets", [np.zeros(2, int), np.zeros((2, 0))])
+def test_cross_entropy_without_classes_is_a_clear_error(targets):
+    with pytest.raises(ValueError, match=r"outputs \(logits\) must be 2-D \(N, K\) with N >= 1 "
+                                         r"and K >= 1 .*got shape \(2, 0\)"):
+        nn.SoftmaxCrossEntropy().forward(np.zeros((2, 0)), targets)

@@ -276,3 +276,135 @@ def test_relu_then_dilated_max_pool_keeps_the_written_order():
         h = layer.forward(h, training=True)
     assert np.isneginf(y).any()
     np.testing.assert_array_equal(y, h)
+
+
+# ------------------------------------------------------- bad input, checked up front
+def _snapshot(model):
+    return ({k: p.copy() for k, p in model.params().items()},
+            {k: b.copy() for k, b in model.buffers().items()},
+            {k: np.array(v, copy=True) for k, v in model.optimizer.state_dict().items()},
+            model._rng.bit_generator.state)
+
+
+def _assert_unchanged(model, snap):
+    params, buffers, opt_state, rng_state = snap
+    for key, p in model.params().items():
+        np.testing.assert_array_equal(p, params[key], err_msg=key)
+    for key, b in model.buffers().items():
+        np.testing.assert_array_equal(b, buffers[key], err_msg=key)
+    state = model.optimizer.state_dict()
+    assert state.keys() == opt_state.keys()
+    for key, value in opt_state.items():
+        np.testing.assert_array_equal(state[key], value, err_msg=key)
+    assert model._rng.bit_generator.state == rng_state
+
+
+def test_fit_checks_every_label_before_the_first_step():
+    x, y = data(40)
+    model = small_cnn()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam())
+    model.fit(x, y, epochs=1, batch_size=16, seed=0)  # optimizer state exists
+    snap = _snapshot(model)
+    bad = y.copy()
+    bad[-1] = 4  # 4 classes: the last batch would be the first to see it
+    with pytest.raises(ValueError, match=r"^y must hold class labels in \[0, 3\] for the "
+                                         r"model's 4 classes; got values in \[0, 4\] "
+                                         r"\(shape \(40,\), dtype int64\)"):
+        model.fit(x, bad, shuffle=False, batch_size=16)
+    _assert_unchanged(model, snap)
+    with pytest.raises(ValueError, match=r"^validation_data\[1\] must hold class labels in "
+                                         r"\[0, 3\] .* got values in \[5, 8\] \(shape \(40,\)"):
+        model.fit(x, y, validation_data=(x, y + 5), epochs=3)
+    _assert_unchanged(model, snap)
+    with pytest.raises(ValueError, match=r"^y must be integer class labels \(N,\) or one-hot "
+                                         r"rows \(N, 4\); got a 1-D array of dtype float64"):
+        model.fit(x, y.astype(float))
+    with pytest.raises(ValueError, match=r"^y as one-hot/probability rows must have shape "
+                                         r"\(N, 4\) for the model's 4 classes; got \(40, 3\)"):
+        model.fit(x, np.eye(3)[y % 3])
+    with pytest.raises(ValueError, match=r"validation_data\[1\] must have one target per "
+                                         r"example of validation_data\[0\] \(40\); got shape "
+                                         r"\(39,\)"):
+        model.fit(x, y, validation_data=(x, y[:-1]))
+    with pytest.raises(ValueError, match=r"expects validation_data\[0\] of shape \(N, 8, 8, 1\); "
+                                         r"got \(40, 8, 8\)"):
+        model.fit(x, y, validation_data=(x[..., 0], y))
+    with pytest.raises(TypeError, match="y must hold float32, float64 or integer"):
+        model.fit(x, np.eye(4, dtype=np.float16)[y])
+    with pytest.raises(ValueError, match=r"^y must hold class labels"):
+        model.evaluate(x, bad)
+    _assert_unchanged(model, snap)
+    # one-hot targets still train, and the model's input shape is the caller's
+    model.fit(x, np.eye(4)[y], epochs=1, batch_size=16)
+    assert model.optimizer.iterations == 6
+
+
+def test_fit_mse_targets_checked_against_the_output_shape():
+    x, y = data(10)
+    model = small_cnn()
+    model.compile(loss=nn.MSE(), optimizer=nn.SGD(0.1))
+    snap = _snapshot(model)
+    with pytest.raises(ValueError, match=r"^y must have shape \(N, 4\) \(the model's output per "
+                                         r"example\) for MSE; got \(10,\)"):
+        model.fit(x, y)
+    _assert_unchanged(model, snap)
+    model.fit(x, np.eye(4)[y], epochs=1, batch_size=5)
+    assert model.optimizer.iterations == 2
+
+
+def test_wrong_input_shape_names_the_callers_shape():
+    model = small_cnn()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam())
+    with pytest.raises(ValueError, match=r"layer 0 \(Conv2D 'conv2d_0'\) expects x of shape "
+                                         r"\(N, 8, 8, 1\); got \(10, 8, 8\)$"):
+        model.fit(np.zeros((10, 8, 8)), np.zeros(10, int))
+    with pytest.raises(ValueError, match=r"expects x of shape \(N, 8, 8, 1\); got \(7, 8, 8, 2\)$"):
+        model.evaluate(np.zeros((7, 8, 8, 2)), np.zeros(7, int))
+
+
+def test_failed_lazy_build_leaves_the_model_unbuilt():
+    def layers():
+        return [nn.Conv2D(2, 3), nn.MaxPool2D(4), nn.Flatten(), nn.Dense(3)]
+
+    model = nn.Sequential(layers(), seed=0)
+    with pytest.raises(ValueError, match=r"layer 1 \(MaxPool2D 'maxpool2d_1'\) cannot take "
+                                         r"input of shape \(N, 3, 3, 2\)"):
+        model.predict(np.zeros((1, 5, 5, 1)))
+    assert not model.built and not any(layer.built or layer.params for layer in model.layers)
+    assert model.predict(np.zeros((2, 10, 10, 1))).shape == (2, 3)
+    # the generator was rewound too: the weights are those of a fresh model
+    fresh = nn.Sequential(layers(), input_shape=(10, 10, 1), seed=0)
+    for key, p in fresh.params().items():
+        np.testing.assert_array_equal(model.params()[key], p, err_msg=key)
+    # a layer built before it joined the model stays built
+    conv = nn.Conv2D(2, 3)
+    conv.forward(np.zeros((1, 5, 5, 1)))
+    kernel = conv.params["kernel"].copy()
+    model = nn.Sequential([conv, nn.MaxPool2D(4), nn.Flatten(), nn.Dense(3)])
+    with pytest.raises(ValueError, match="cannot take input"):
+        model.build((5, 5, 1))
+    assert conv.built and not model.built and not model.layers[3].built
+    np.testing.assert_array_equal(conv.params["kernel"], kernel)
+
+
+@pytest.mark.parametrize("bad", ["no", 1, 0, None, np.array([True])])
+def test_training_and_shuffle_must_be_bools(bad):
+    x, y = data(8)
+    drop = nn.Dropout(0.5)
+    with pytest.raises(TypeError, match=r"Dropout: training must be True or False; got"):
+        drop.forward(np.ones((2, 100)), training=bad)
+    assert not drop.built or drop._y_shape is None
+    model = small_cnn()
+    with pytest.raises(TypeError, match=r"^training must be True or False"):
+        model.forward(x, training=bad)
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam())
+    snap = _snapshot(model)
+    with pytest.raises(TypeError, match=r"^shuffle must be True or False"):
+        model.fit(x, y, shuffle=bad)
+    _assert_unchanged(model, snap)
+    with pytest.raises(TypeError, match=r"^input_grad must be True or False"):
+        model.backward(np.ones((8, 4)), input_grad=bad)
+    # NumPy's bool is a bool
+    assert drop.forward(np.ones((2, 100)), training=np.bool_(False)).sum() == 200
+    model.fit(x, y, shuffle=np.bool_(False), batch_size=8)
+    assert model.optimizer.iterations == 1

@@ -137,3 +137,70 @@ def test_cosine_warmup():
     assert sched(10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))
     with pytest.raises(ValueError, match="warmup_steps"):
         nn.CosineSchedule(5, warmup_steps=5)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.SGD(0.1, momentum=0.9), nn.Adam, nn.AdamW])
+@pytest.mark.parametrize("params,grads,exc,match", [
+    ({"a": np.ones(3)}, {"a": [1.0, 2.0, 3.0]}, TypeError, r"gradient for 'a' must be an ndarray; "
+                                                           r"got list"),
+    ([np.ones(3)], {"a": np.ones(3)}, TypeError, r"params must be a dict .* got list"),
+    ({"a": np.ones(3)}, [np.ones(3)], TypeError, r"grads must be a dict .* got list"),
+    ({"a": np.ones(3)}, {"a": np.ones(3) * (1 + 1j)}, TypeError,
+     r"gradient for 'a' has dtype complex128; the parameter's is float64"),
+    ({"a": np.ones(3)}, {"a": np.ones(3, np.float16)}, TypeError, r"dtype float16"),
+    ({"a": np.ones(3, np.float32)}, {"a": np.ones(3)}, TypeError,
+     r"gradient for 'a' has dtype float64; the parameter's is float32"),
+    ({"a": np.ones(3), "b": np.ones(2)}, {"a": np.ones(3), "b": np.ones(2, object)}, TypeError,
+     r"gradient for 'b' has dtype object"),
+    ({"a": np.ones(3), "b": np.ones(2)}, {"a": np.ones(3), "b": np.ones(3)}, ValueError,
+     r"gradient for 'b' has shape \(3,\); parameter has \(2,\)"),
+    ({"a": np.ones(3), "b": np.ones(2)}, {"a": np.ones(3)}, ValueError,
+     r"no gradient for parameter 'b'"),
+    ({"a": np.ones(3)}, {"a": np.ones(3), "c": np.ones(1)}, ValueError,
+     r"grads has keys that are not parameters: \['c'\]"),
+    ({"a": np.ones(3), "b": np.ones(2, int)}, {"a": np.ones(3), "b": np.ones(2, int)}, TypeError,
+     r"parameter 'b' must be a float32 or float64 ndarray; got dtype int64"),
+    ({"a": np.ones(3), "b": [1.0, 2.0]}, {"a": np.ones(3), "b": np.ones(2)}, TypeError,
+     r"parameter 'b' must be a float32 or float64 ndarray; got list"),
+])
+def test_step_checks_everything_before_updating(make, params, grads, exc, match):
+    opt = make()
+    before = {k: np.array(v, copy=True) for k, v in params.items()} if isinstance(params, dict) \
+        else None
+    with pytest.raises(exc, match=match):
+        opt.step(params, grads)
+    assert opt.iterations == 0 and opt.state == {}
+    if before is not None:
+        for k, v in before.items():
+            np.testing.assert_array_equal(params[k], v, err_msg=k)
+
+
+def test_step_refuses_read_only_parameters():
+    p = np.ones(3)
+    p.flags.writeable = False
+    with pytest.raises(ValueError, match="parameter 'w' is read-only"):
+        nn.SGD().step({"w": p}, {"w": np.ones(3)})
+
+
+def test_load_state_dict_checks_slots_against_parameters():
+    params = {"a": np.ones((2, 3), np.float32), "b": np.ones(4, np.float32)}
+    opt = nn.Adam()
+    opt.step(params, {k: np.ones_like(v) for k, v in params.items()})
+    state = opt.state_dict()
+    fresh = nn.Adam()
+    fresh.load_state_dict(state, params)
+    assert fresh.iterations == 1 and fresh.state.keys() == {"a", "b"}
+    bad = dict(state)
+    del bad["exp_avg_sq/b"]
+    with pytest.raises(ValueError, match="lacks 'exp_avg_sq/b'"):
+        nn.Adam().load_state_dict(bad, params)
+    bad = {**state, "exp_avg/a": np.zeros(6, np.float32)}
+    with pytest.raises(ValueError, match=r"'exp_avg/a' has shape \(6,\) float32; its parameter "
+                                         r"has \(2, 3\) float32"):
+        nn.Adam().load_state_dict(bad, params)
+    for it in (-1, 1.0, True, np.array([1])):
+        with pytest.raises(ValueError, match="'iterations' must be an integer >= 0"):
+            fresh.load_state_dict({**state, "iterations": it})
+    assert fresh.iterations == 1  # unchanged by the refused loads
+    with pytest.raises(ValueError, match="unexpected entries"):  # no slot before a step
+        nn.Adam().load_state_dict({**state, "iterations": np.array(0)}, params)

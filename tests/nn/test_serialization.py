@@ -162,3 +162,167 @@ def test_save_errors(tmp_path):
     with pytest.raises(TypeError, match="extra"):
         model.save(tmp_path / "x.npz", extra={"a": io.BytesIO()})
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------- the loss without the optimizer
+def test_mse_model_saved_without_optimizer_predicts_raw_outputs(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4))
+    model = nn.Sequential([nn.Dense(3)], input_shape=(4,), seed=0)
+    model.compile(loss=nn.MSE(), optimizer=nn.SGD(0.1))
+    model.fit(x, rng.standard_normal((5, 3)), batch_size=5)
+    model.save(tmp_path / "w.npz", include_optimizer=False)
+    loaded = nn.load_model(tmp_path / "w.npz")
+    assert isinstance(loaded.loss, nn.MSE) and loaded.optimizer is None
+    raw = model.predict(x)
+    assert (raw < 0).any()  # not probabilities
+    np.testing.assert_array_equal(loaded.predict(x), raw)
+    with pytest.raises(ValueError, match="compile"):  # evaluate works, training needs compile
+        loaded.fit(x, raw)
+    assert loaded.evaluate(x, raw)["loss"] == 0.0
+    # saved again with include_optimizer=True (it has none): the loss survives
+    loaded.save(tmp_path / "w2.npz")
+    np.testing.assert_array_equal(nn.load_model(tmp_path / "w2.npz").predict(x), raw)
+    with np.load(tmp_path / "w.npz") as f:
+        assert int(f["format_version"]) == serialization.FORMAT_VERSION == 2
+        training = json.loads(str(f["training"][()]))
+    assert training == {"loss": {"class": "MSE"}, "optimizer": None, "schedule": None,
+                        "clip_norm": None}
+
+
+def test_version_1_files_still_load(tmp_path):
+    """Version 1 stored the loss only with the optimizer; both kinds of file still load."""
+    model, x, y = trained_model()
+    for include in (True, False):
+        path = tmp_path / f"v1_{include}.npz"
+        model.save(path, include_optimizer=include)
+
+        def to_v1(a, include=include):
+            a["format_version"] = np.array(1, dtype=np.int64)
+            if not include:
+                a["training"] = np.array(json.dumps({"loss": None, "optimizer": None,
+                                                     "schedule": None, "clip_norm": None}))
+        _rewrite(path, to_v1)
+        loaded = nn.load_model(path)
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+        assert (loaded.optimizer is not None) == include
+        assert (loaded.loss is not None) == include
+    loaded = nn.load_model(tmp_path / "v1_True.npz")
+    assert loaded.optimizer.iterations == 8
+
+
+# ---------------------------------------------------------- every entry checked
+def _saved(tmp_path, optimizer):
+    rng = np.random.default_rng(0)
+    model = nn.Sequential([nn.Conv2D(2, 3), nn.Flatten(), nn.Dense(3)], input_shape=(5, 5, 1),
+                          seed=0)
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=optimizer)
+    x, y = rng.standard_normal((8, 5, 5, 1)), rng.integers(0, 3, 8)
+    model.fit(x, y, batch_size=4)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda a: a.pop("optim/exp_avg/0.kernel"),
+     r"corrupted: optimizer state lacks 'optim/exp_avg/0.kernel': after 2 steps Adam keeps "
+     r"\['exp_avg', 'exp_avg_sq'\]"),
+    (lambda a: a.update({"optim/exp_avg_sq/2.bias": np.zeros((2, 2), np.float32)}),
+     r"'optim/exp_avg_sq/2.bias' has shape \(2, 2\) float32; its parameter has \(3,\) float32"),
+    (lambda a: a.update({"optim/exp_avg/0.bias": np.zeros(2, np.float64)}),
+     r"'optim/exp_avg/0.bias' has shape \(2,\) float64; its parameter has \(2,\) float32"),
+    (lambda a: a.update({"optim/exp_avg/7.kernel": np.zeros(2, np.float32)}),
+     r"unexpected entries \['optim/exp_avg/7.kernel'\]"),
+    (lambda a: a.update({"optim/iterations": np.array(-5)}),
+     r"'optim/iterations' must be an integer >= 0; got -5"),
+    (lambda a: a.update({"optim/iterations": np.array(2.0)}),
+     r"'optim/iterations' must be an integer >= 0; got 2.0"),
+    (lambda a: a.pop("optim/iterations"), r"optimizer state lacks 'optim/iterations'"),
+    (lambda a: a.update(format_version=np.array("x")),
+     r"entry 'format_version' must be an integer; got 'x'"),
+    (lambda a: a.update(format_version=np.array([1, 2])),
+     r"entry 'format_version' must be an integer; got \[1, 2\]"),
+    (lambda a: a.update(format_version=np.array(1.5)),
+     r"entry 'format_version' must be an integer; got 1.5"),
+    (lambda a: a.update(format_version=np.array(0)), r"invalid format version 0"),
+    (lambda a: a.update(training=np.array("[1]")),
+     r"entry 'training' must hold a JSON object; got list"),
+    (lambda a: a.update(training=np.array(3.0)), r"entry 'training' must be a JSON string"),
+    (lambda a: a.update(architecture=np.array('"text"')),
+     r"entry 'architecture' must hold a JSON object; got str"),
+    (lambda a: a.update(training=np.array('{"loss": 3, "optimizer": null}')),
+     r"entry 'training' holds a 'loss' that is not a JSON object"),
+])
+def test_load_checks_every_entry(tmp_path, change, match):
+    path = _saved(tmp_path, nn.Adam())
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=r"^'.*m\.npz' .*" + match):
+        nn.load_model(path)
+
+
+def test_sgd_slots_checked_too(tmp_path):
+    path = _saved(tmp_path, nn.SGD(0.1, momentum=0.9))
+    _rewrite(path, lambda a: a.pop("optim/momentum/2.kernel"))
+    with pytest.raises(ValueError, match="lacks 'optim/momentum/2.kernel'"):
+        nn.load_model(path)
+    path = _saved(tmp_path, nn.SGD(0.1))  # no momentum, no slot
+    assert nn.load_model(path).optimizer.state == {}
+    _rewrite(path, lambda a: a.update({"optim/momentum/0.bias": np.zeros(2, np.float32)}))
+    with pytest.raises(ValueError, match=r"unexpected entries \['optim/momentum/0.bias'\]"):
+        nn.load_model(path)
+
+
+def test_garbage_member_is_a_clear_error(tmp_path):
+    path = _saved(tmp_path, nn.Adam())
+    members = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            members[name] = z.read(name)
+    members["convblocks_format.npy"] = b"garbage, not an .npy"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, blob in members.items():
+            z.writestr(name, blob)
+    with pytest.raises(ValueError, match=r"corrupted: entry 'convblocks_format' is not a NumPy "
+                                         r"array"):
+        nn.load_model(path)
+
+
+# ------------------------------------------------------ permissions and symlinks
+def test_save_keeps_the_mode_and_writes_through_symlinks(tmp_path):
+    import os
+    import stat
+
+    model, x, _ = trained_model()
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    target = real_dir / "m.npz"
+    model.save(target)
+    os.chmod(target, 0o600)
+    model.save(target, extra={"n": 1})
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    os.chmod(target, 0o640)
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    model.save(link, extra={"n": 2})
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert nn.load_model(target).extra == {"n": 2}
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
+    assert sorted(p.name for p in real_dir.iterdir()) == ["m.npz"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real"]
+    # a dangling link: the target is created, with the usual mode, and the link kept
+    dangling = tmp_path / "dangling.npz"
+    dangling.symlink_to(real_dir / "new.npz")
+    model.save(dangling)
+    assert dangling.is_symlink() and (real_dir / "new.npz").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(real_dir / "new.npz").st_mode) == 0o666 & ~umask
+    np.testing.assert_array_equal(nn.load_model(dangling).predict(x), model.predict(x))
+
+
+def test_include_optimizer_must_be_a_bool(tmp_path):
+    model, _, _ = trained_model()
+    with pytest.raises(TypeError, match=r"include_optimizer must be True or False; got 'no'"):
+        model.save(tmp_path / "m.npz", include_optimizer="no")
+    assert not list(tmp_path.iterdir())

@@ -16,11 +16,23 @@ import numpy as np
 
 from ..functional.checks import as_float_array, shape_str
 
-__all__ = ["Layer", "LAYERS", "layer_from_config", "image_channels", "to_jsonable", "to_tuple"]
+__all__ = ["Layer", "LAYERS", "layer_from_config", "image_channels", "to_jsonable", "to_tuple",
+           "as_bool"]
 
 #: Every concrete layer class by name, filled in by ``Layer.__init_subclass__``;
 #: ``layer_from_config`` uses it to rebuild a saved architecture.
 LAYERS: dict[str, type["Layer"]] = {}
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """``value`` as a Python bool; anything but a bool or ``np.bool_`` raises ``TypeError``.
+
+    Flags such as ``training`` are never read by truthiness: ``training="no"`` would
+    otherwise mean True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -128,6 +140,20 @@ class Layer:
         self.built = True
         return self.output_shape
 
+    def _unbuild(self) -> None:
+        """Forget the parameters and shapes: the layer builds again on its next use.
+
+        ``Sequential.build`` calls it on the layers it built when a later layer cannot
+        take its input, so that a failed build leaves no half-built model behind.
+        """
+        self.clear()
+        self.params.clear()
+        self.grads.clear()
+        self.buffers.clear()
+        self.built = False
+        self.input_shape = self.output_shape = None
+        self.dtype = None
+
     def _build(self, input_shape: tuple[int, ...], rng: np.random.Generator,
                dtype: np.dtype) -> None:
         """Validate ``input_shape`` and create ``params``/``buffers`` (default: none)."""
@@ -151,8 +177,10 @@ class Layer:
         """Apply the layer to a batch ``x`` of shape ``(N, *input_shape)``.
 
         Builds the layer on first use (parameters in ``x``'s float dtype). Input of
-        another dtype is converted to the layer's dtype.
+        another dtype is converted to the layer's dtype. ``training`` must be a bool
+        (``TypeError`` otherwise).
         """
+        training = as_bool(training, f"{self.describe()}: training")
         x = as_float_array(x, f"{self.describe()} input")
         if not self.built:
             if x.ndim < 1:
@@ -164,7 +192,7 @@ class Layer:
                              f"got {shape_str(x.shape)}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        y = self._forward(x, bool(training))
+        y = self._forward(x, training)
         self._y_shape = y.shape
         return y
 

@@ -51,6 +51,20 @@ class Loss:
         """What ``Sequential.predict`` returns for the network's raw outputs."""
         return outputs
 
+    def check_targets(self, targets: np.ndarray, output_shape: tuple[int, ...],
+                      name: str) -> None:
+        """Raise unless a whole data set's ``targets`` ``(N, ...)`` suit this loss.
+
+        ``output_shape`` is the network's per-example output shape. ``Sequential`` calls
+        it once before training, so that a bad target is reported before any step.
+        Default (MSE): one target of the output's shape per example, of a numeric dtype.
+        """
+        as_float_array(targets[:1], name)  # TypeError for unusable dtypes
+        if targets.shape[1:] != tuple(output_shape):
+            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, output_shape))})"
+                             f" (the model's output per example) for {type(self).__name__}; "
+                             f"got {shape_str(targets.shape)}")
+
     def forward(self, outputs: Any, targets: Any) -> float:
         raise NotImplementedError
 
@@ -94,11 +108,40 @@ class SoftmaxCrossEntropy(Loss):
     def output_transform(self, outputs: np.ndarray) -> np.ndarray:
         return softmax(outputs)
 
+    def check_targets(self, targets: np.ndarray, output_shape: tuple[int, ...],
+                      name: str) -> None:
+        """Integer labels ``(N,)`` in ``[0, K)`` or rows ``(N, K)`` for outputs ``(K,)``."""
+        output_shape = tuple(output_shape)
+        if len(output_shape) != 1 or output_shape[0] < 1:
+            raise ValueError(f"SoftmaxCrossEntropy needs logits (N, K) with K >= 1: the "
+                             f"model's output per example must be (K,); it is "
+                             f"{shape_str(output_shape)}")
+        k = output_shape[0]
+        t = targets
+        if t.ndim == 1 and t.dtype.kind in "iu":
+            if t.size:
+                lo, hi = t.min(), t.max()
+                if lo < 0 or hi >= k:
+                    raise ValueError(f"{name} must hold class labels in [0, {k - 1}] for the "
+                                     f"model's {k} classes; got values in [{lo}, {hi}] "
+                                     f"(shape {shape_str(t.shape)}, dtype {t.dtype})")
+            return
+        if t.ndim == 2:
+            as_float_array(t[:1], name)
+            if t.shape[1] != k:
+                raise ValueError(f"{name} as one-hot/probability rows must have shape "
+                                 f"(N, {k}) for the model's {k} classes; got "
+                                 f"{shape_str(t.shape)}")
+            return
+        raise ValueError(f"{name} must be integer class labels (N,) or one-hot rows (N, {k}); "
+                         f"got a {t.ndim}-D array of dtype {t.dtype} and shape "
+                         f"{shape_str(t.shape)}")
+
     def forward(self, outputs: Any, targets: Any) -> float:
         logits = as_float_array(outputs, "outputs")
-        if logits.ndim != 2 or logits.shape[0] == 0:
-            raise ValueError(f"outputs (logits) must be 2-D (N, K) with N >= 1; got shape "
-                             f"{shape_str(logits.shape)}")
+        if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] == 0:
+            raise ValueError(f"outputs (logits) must be 2-D (N, K) with N >= 1 and K >= 1 "
+                             f"(at least one class); got shape {shape_str(logits.shape)}")
         n, k = logits.shape
         labels, probs = _labels_or_probs(targets, n, k)
         logp = log_softmax(logits)

@@ -21,7 +21,7 @@ import numpy as np
 from ..datasets.batches import iterate_batches
 from ..functional.checks import as_float_array, as_int, shape_str
 from .activations import ReLU
-from .base import Layer, layer_from_config
+from .base import Layer, as_bool, layer_from_config
 from .layers import MaxPool2D
 from .losses import Loss, softmax
 from .optim import Optimizer, clip_grad_norm
@@ -125,24 +125,38 @@ class Sequential:
         return self.input_shape is not None
 
     def build(self, input_shape: Sequence[int]) -> None:
-        """Build every layer in order for per-example ``input_shape``."""
+        """Build every layer in order for per-example ``input_shape``.
+
+        All or nothing: when a layer cannot take its input, the layers this call built
+        are unbuilt again and the model's generator is rewound, so the model can still be
+        built (with the same weights as a fresh model) for another input shape.
+        """
         if not isinstance(input_shape, (tuple, list)):
             raise TypeError(f"input_shape must be a tuple of ints; got {input_shape!r}")
         shape = tuple(as_int(s, "input_shape entry", minimum=1) for s in input_shape)
         first = shape
-        for i, layer in enumerate(self.layers):
-            try:
-                if layer.built:
-                    if layer.input_shape != shape:
-                        raise ValueError(f"it was already built for input {layer.input_shape}, "
-                                         f"not {shape}")
-                    shape = layer.output_shape
-                else:
-                    shape = layer.build(shape, rng=self._rng, dtype=self.dtype)
-            except (ValueError, TypeError) as exc:
-                reason = str(exc).removeprefix(f"{layer.describe()}: ")
-                raise type(exc)(f"layer {i} ({layer.describe()}) cannot take input of shape "
-                                f"(N, {', '.join(map(str, shape))}): {reason}") from None
+        was_built = [layer.built for layer in self.layers]
+        rng_state = self._rng.bit_generator.state
+        try:
+            for i, layer in enumerate(self.layers):
+                try:
+                    if layer.built:
+                        if layer.input_shape != shape:
+                            raise ValueError(f"it was already built for input "
+                                             f"{layer.input_shape}, not {shape}")
+                        shape = layer.output_shape
+                    else:
+                        shape = layer.build(shape, rng=self._rng, dtype=self.dtype)
+                except (ValueError, TypeError) as exc:
+                    reason = str(exc).removeprefix(f"{layer.describe()}: ")
+                    raise type(exc)(f"layer {i} ({layer.describe()}) cannot take input of "
+                                    f"shape (N, {', '.join(map(str, shape))}): {reason}") from None
+        except BaseException:
+            for layer, built in zip(self.layers, was_built):
+                if not built:
+                    layer._unbuild()
+            self._rng.bit_generator.state = rng_state
+            raise
         self.input_shape, self.output_shape = first, shape
 
     def _check_input(self, x: Any, name: str = "x") -> np.ndarray:
@@ -166,7 +180,11 @@ class Sequential:
 
     # --------------------------------------------------------- forward / backward
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
-        """Raw network output (logits) for a batch ``x`` of shape ``(N, *input_shape)``."""
+        """Raw network output (logits) for a batch ``x`` of shape ``(N, *input_shape)``.
+
+        ``training`` (a bool) selects batch statistics in BatchNorm and dropout masks.
+        """
+        training = as_bool(training, "training")
         x = self._check_input(x)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
@@ -184,7 +202,7 @@ class Sequential:
         Parameter gradients land in each layer's ``grads``. Returns d loss / d input
         when ``input_grad`` is True, else None (the first layer skips that work).
         """
-        self.layers[0].needs_input_grad = bool(input_grad)
+        self.layers[0].needs_input_grad = as_bool(input_grad, "input_grad")
         for step in reversed(_steps(self.layers)):
             for layer in step:  # a (ReLU, MaxPool2D) pair ran pool first: ReLU's backward first
                 dy = layer.backward(dy)
@@ -270,16 +288,23 @@ class Sequential:
         return loss, correct
 
     # ------------------------------------------------------------------------ fit
-    def _check_xy(self, x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def _check_xy(self, x: Any, y: Any, x_name: str = "x",
+                  y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+        """``x`` and ``y`` as arrays, checked whole against the model and its loss.
+
+        Runs before any step: a bad label anywhere in ``y`` is reported before the
+        optimizer has changed the model (the loss would only see it in its batch).
+        """
         x = x if isinstance(x, np.ndarray) else np.asarray(x)
         y = y if isinstance(y, np.ndarray) else np.asarray(y)
         if x.ndim < 2 or x.shape[0] == 0:
-            raise ValueError(f"{name} x must be a non-empty batch (N, ...); got shape "
+            raise ValueError(f"{x_name} must be a non-empty batch (N, ...); got shape "
                              f"{shape_str(x.shape)}")
         if y.ndim < 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"{name} y must have one target per example ({x.shape[0]}); got "
-                             f"shape {shape_str(y.shape)}")
-        self._check_input(x[:1], f"{name} x")
+            raise ValueError(f"{y_name} must have one target per example of {x_name} "
+                             f"({x.shape[0]}); got shape {shape_str(y.shape)}")
+        self._check_input(x, x_name)
+        self.loss.check_targets(y, self.output_shape, y_name)
         return x, y
 
     def fit(self, x: Any, y: Any, *, epochs: int = 1, batch_size: int = 32,
@@ -293,10 +318,14 @@ class Sequential:
         x : array (N, *input_shape)
             Inputs; converted to the model's dtype one batch at a time.
         y : array (N,) of int labels, or (N, K)
-            Targets for the compiled loss.
+            Targets for the compiled loss. ``x``, ``y`` and ``validation_data`` are
+            checked whole (shapes, dtypes, the label range against the model's outputs)
+            before the first step: a refused call changes neither model nor optimizer.
         validation_data : (x_val, y_val), optional
             Evaluated after every epoch (``val_loss``, ``val_accuracy``; None without it).
         shuffle : bool
+            A bool (``TypeError`` otherwise): whether each epoch visits the examples
+            in a fresh random order.
         seed : int, optional
             Epoch ``e`` shuffles and draws dropout masks from ``SeedSequence([seed, e])``.
             Default: drawn from the model's generator.
@@ -317,19 +346,28 @@ class Sequential:
             One entry per epoch run for every key of the epoch-end logs.
         """
         self._require_compiled("fit")
-        x, y = self._check_xy(x, y, "training")
+        # Every check runs before the first step (and before the seed is drawn): a
+        # refused call leaves the model, its generator and the optimizer as they were.
+        x, y = self._check_xy(x, y, "x", "y")
         epochs = as_int(epochs, "epochs", minimum=0)
         batch_size = as_int(batch_size, "batch_size", minimum=1)
         initial_epoch = as_int(initial_epoch, "initial_epoch", minimum=0)
+        shuffle = as_bool(shuffle, "shuffle")
         if steps_per_epoch is not None:
             steps_per_epoch = as_int(steps_per_epoch, "steps_per_epoch", minimum=1)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val)")
-            xv, yv = self._check_xy(validation_data[0], validation_data[1], "validation")
-        seed = (int(self._rng.integers(2**63 - 1)) if seed is None
-                else as_int(seed, "seed", minimum=0))
+                raise ValueError(f"validation_data must be a pair (x_val, y_val); got "
+                                 f"{type(validation_data).__name__}"
+                                 + (f" of length {len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list)) else ""))
+            xv, yv = self._check_xy(validation_data[0], validation_data[1],
+                                    "validation_data[0]", "validation_data[1]")
+        if seed is not None:
+            seed = as_int(seed, "seed", minimum=0)
         callbacks = list(callbacks)
+        if seed is None:
+            seed = int(self._rng.integers(2**63 - 1))
         n = x.shape[0]
         n_batches = math.ceil(n / batch_size)
         if steps_per_epoch is not None:
@@ -395,7 +433,7 @@ class Sequential:
         if self.loss is None:
             raise ValueError("evaluate needs a loss: call model.compile(loss=..., optimizer=...) "
                              "first")
-        x, y = self._check_xy(x, y, "evaluation")
+        x, y = self._check_xy(x, y, "x", "y")
         batch_size = as_int(batch_size, "batch_size", minimum=1)
         n = x.shape[0]
         loss_sum, correct = 0.0, 0

@@ -29,6 +29,10 @@ class BatchNorm2D(Layer):
 
     In training the mean and (biased) variance are the batch's over ``(N, H, W)`` and
     the running statistics are updated; in inference the running ones are used.
+    As ``torch.nn.BatchNorm2d``: an empty batch (N = 0) gives an empty output (and
+    backward an empty ``dx`` and zero parameter gradients) and leaves the running
+    statistics alone; in training a batch with one value per channel
+    (N*H*W = 1), whose variance is undefined, raises ``ValueError``.
 
     Parameters
     ----------
@@ -89,7 +93,8 @@ class BatchNorm2D(Layer):
     def _view(self, a: np.ndarray) -> np.ndarray:
         if self.data_format == "NHWC":
             return a.reshape(-1, self._period * a.shape[3])  # (M/R, R*C)
-        return a.reshape(a.shape[0], a.shape[1], -1)  # (N, C, H*W)
+        n, c, h, w = a.shape
+        return a.reshape(n, c, h * w)  # (N, C, H*W); not -1, which an empty batch leaves open
 
     def _set_period(self, shape: tuple[int, ...]) -> None:
         """Choose R, the pixels per row of the NHWC view, for an input of ``shape``."""
@@ -129,6 +134,14 @@ class BatchNorm2D(Layer):
         x2 = self._view(x)
         y = pooled_empty_like(x2)
         m = x.size // gamma.size  # N*H*W values per channel
+        if training and m == 1:
+            raise ValueError(f"{self.describe()}: expected more than 1 value per channel when "
+                             f"training (the batch variance needs two); got input of shape "
+                             f"{tuple(x.shape)}, N*H*W = 1")
+        if m == 0:  # an empty batch: no statistics to take or update (as PyTorch)
+            self._x2, self._xc, self._inv_std, self._scale = x2, None, None, None
+            self._training_stats = training
+            return np.empty_like(x)
         if training:
             mean_c = self._channel_sum(x2) / m  # (C,)
             mean = self._vec(mean_c)  # as a broadcastable vector
@@ -168,6 +181,10 @@ class BatchNorm2D(Layer):
         return y.reshape(x.shape)
 
     def _backward(self, dy: np.ndarray) -> np.ndarray:
+        if dy.size == 0:  # the empty batch's forward: nothing depends on the parameters
+            self.grads["gamma"] = np.zeros_like(self.params["gamma"])
+            self.grads["beta"] = np.zeros_like(self.params["beta"])
+            return np.empty_like(dy)
         dy2 = self._view(dy)
         xc, inv_std, scale = self._xc, self._inv_std, self._scale
         if xc is None:

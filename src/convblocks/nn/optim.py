@@ -64,25 +64,55 @@ class Optimizer:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
         return f"{type(self).__name__}({opts})"
 
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        """The per-parameter state arrays kept (``state[key][slot]``): once a step has
+        run, every parameter it updated has each of them."""
+        return ()
+
     def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], *,
              lr: float | None = None) -> None:
-        """Update every array of ``params`` in place from ``grads`` (same keys, shapes).
+        """Update every array of ``params`` in place from ``grads``.
 
+        ``params`` and ``grads`` are dicts with the same keys; each parameter is a
+        writeable float32 or float64 ndarray and its gradient an ndarray of the same
+        shape and dtype. Everything is checked before anything is updated: a bad entry
+        raises (``TypeError``/``ValueError`` naming its key) with no parameter changed.
         ``lr`` overrides the base learning rate for this step (a schedule's value).
         """
         lr = self.lr if lr is None else _number(lr, "lr")
+        for arg, value in (("params", params), ("grads", grads)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{arg} must be a dict of arrays keyed by parameter name; got "
+                                f"{type(value).__name__}")
+        missing = [k for k in params if k not in grads or grads[k] is None]
+        if missing:
+            raise ValueError(f"no gradient for parameter {missing[0]!r}"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        extra = [k for k in grads if k not in params]
+        if extra:
+            raise ValueError(f"grads has keys that are not parameters: {extra[:5]}")
         for key, p in params.items():
-            if key not in grads or grads[key] is None:
-                raise ValueError(f"no gradient for parameter {key!r}")
-            if grads[key].shape != p.shape:
-                raise ValueError(f"gradient for {key!r} has shape {shape_str(grads[key].shape)}; "
+            g = grads[key]
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+                what = (f"dtype {p.dtype}" if isinstance(p, np.ndarray)
+                        else type(p).__name__)
+                raise TypeError(f"parameter {key!r} must be a float32 or float64 ndarray; got "
+                                f"{what}")
+            if not p.flags.writeable:
+                raise ValueError(f"parameter {key!r} is read-only; the update is in place")
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"gradient for {key!r} must be an ndarray; got "
+                                f"{type(g).__name__}")
+            if g.dtype != p.dtype:
+                raise TypeError(f"gradient for {key!r} has dtype {g.dtype}; the parameter's "
+                                f"is {p.dtype} (a real float of the same dtype is needed)")
+            if g.shape != p.shape:
+                raise ValueError(f"gradient for {key!r} has shape {shape_str(g.shape)}; "
                                  f"parameter has {shape_str(p.shape)}")
         self.iterations += 1
         for key, p in params.items():
-            g = grads[key]
-            if g.dtype != p.dtype:
-                g = g.astype(p.dtype)
-            self._update(key, p, g, lr)
+            self._update(key, p, grads[key], lr)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         raise NotImplementedError
@@ -101,19 +131,72 @@ class Optimizer:
                 out[f"{slot}/{key}"] = arr
         return out
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Restore what ``state_dict`` returned (arrays are copied)."""
+    def check_state(self, state: Mapping[str, Any],
+                    params: Mapping[str, np.ndarray] | None = None, *, prefix: str = "") -> int:
+        """Check a ``state_dict``-style mapping; return its ``iterations``.
+
+        ``iterations`` must be an integer >= 0. With ``params`` (the parameters the state
+        belongs to) every slot is checked too: after a step each parameter must have each
+        of :attr:`slot_names`, of the parameter's shape and dtype, and nothing else may be
+        there (before any step: no slot at all). Messages name entries as
+        ``prefix + name``. Raises ``ValueError``.
+        """
         if "iterations" not in state:
-            raise ValueError("optimizer state lacks 'iterations'")
-        self.iterations = int(state["iterations"])
-        self.state = {}
+            raise ValueError(f"optimizer state lacks {prefix + 'iterations'!r}")
+        it = state["iterations"]
+        it_arr = np.asarray(it)
+        if (isinstance(it, (bool, np.bool_)) or it_arr.shape != ()
+                or it_arr.dtype.kind not in "iu" or int(it_arr) < 0):
+            got = (f"{it_arr.tolist()!r} (dtype {it_arr.dtype}, shape {it_arr.shape})"
+                   if isinstance(it, np.ndarray) else repr(it))
+            raise ValueError(f"optimizer state {prefix + 'iterations'!r} must be an integer "
+                             f">= 0; got {got}")
+        iterations = int(it_arr)
+        for name in state:
+            if name != "iterations" and "/" not in name:
+                raise ValueError(f"optimizer state entry {prefix + name!r} is not "
+                                 f"'{prefix}<slot>/<param>'")
+        if params is None:
+            return iterations
+        expected = ({f"{slot}/{key}": p for key, p in params.items() for slot in self.slot_names}
+                    if iterations else {})
+        missing = [name for name in expected if name not in state]
+        if missing:
+            raise ValueError(f"optimizer state lacks {prefix + missing[0]!r}"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                             + f": after {iterations} steps {type(self).__name__} keeps "
+                               f"{list(self.slot_names)} for every parameter")
+        unexpected = sorted(name for name in state if name != "iterations" and name not in expected)
+        if unexpected:
+            keeps = (f"keeps {list(self.slot_names)} per parameter" if iterations
+                     else "keeps no slot before its first step")
+            raise ValueError(f"optimizer state has unexpected entries "
+                             f"{[prefix + n for n in unexpected[:5]]} ({type(self).__name__} "
+                             f"at step {iterations} {keeps}; parameters: "
+                             f"{list(params)[:5]}{'...' if len(params) > 5 else ''})")
+        for name, p in expected.items():
+            arr = np.asarray(state[name])
+            if arr.shape != p.shape or arr.dtype != p.dtype:
+                raise ValueError(f"optimizer state {prefix + name!r} has shape "
+                                 f"{shape_str(arr.shape)} {arr.dtype}; its parameter has "
+                                 f"{shape_str(p.shape)} {p.dtype}")
+        return iterations
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray],
+                        params: Mapping[str, np.ndarray] | None = None) -> None:
+        """Restore what ``state_dict`` returned (arrays are copied).
+
+        With ``params``, the slots are checked against them first (see
+        :meth:`check_state`). Nothing is changed when a check fails.
+        """
+        iterations = self.check_state(state, params)
+        new: dict[str, dict[str, np.ndarray]] = {}
         for name, arr in state.items():
-            if name == "iterations":
-                continue
-            slot, sep, key = name.partition("/")
-            if not sep:
-                raise ValueError(f"optimizer state entry {name!r} is not '<slot>/<param>'")
-            self.state.setdefault(key, {})[slot] = np.array(arr, copy=True)
+            if name != "iterations":
+                slot, _, key = name.partition("/")
+                new.setdefault(key, {})[slot] = np.array(arr, copy=True)
+        self.iterations = iterations
+        self.state = new
 
 
 class SGD(Optimizer):
@@ -136,6 +219,10 @@ class SGD(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        return ("momentum",) if self.momentum else ()
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         if self.weight_decay:
@@ -174,6 +261,10 @@ class Adam(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps}
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq")
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         b1, b2 = self.betas

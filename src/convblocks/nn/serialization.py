@@ -7,28 +7,40 @@ The file holds NumPy arrays only (loaded with ``allow_pickle=False``):
 ``format_version``             int; files newer than ``FORMAT_VERSION`` are refused
 ``architecture``               JSON: ``Sequential.get_config()``
 ``training``                   JSON: loss, optimizer, schedule configs and ``clip_norm``
-                               (``null`` entries when not compiled / not included)
+                               (``null`` entries when not compiled / not included; the
+                               loss is stored whenever the model has one, see below)
 ``extra``                      JSON: the caller's ``extra`` dict (epoch, history, ...)
 ``param/<i>.<name>``           every trainable array
 ``buffer/<i>.<name>``          every buffer (BatchNorm running statistics)
 ``optim/<key>``                optimizer state (``iterations``, ``exp_avg/<i>.<name>``, ...)
 =============================  ====================================================
 
+Versions: 1 stored the loss only with the optimizer, so a model saved with
+``include_optimizer=False`` lost its loss and ``predict`` fell back to softmax (wrong for
+MSE). 2 stores the loss whenever the model has one (``include_optimizer=False``
+leaves out the optimizer, its state, the schedule and ``clip_norm`` only), and
+``load_model`` sets ``model.loss`` from it without compiling. Version-1 files still load
+as before.
+
 Atomic: the archive goes to a temporary file in the destination's directory, is
 flushed and fsynced, then ``os.replace``-d over the destination; on any failure the
-temporary file is removed and a previous file at ``path`` is untouched.
+temporary file is removed and a previous file at ``path`` is untouched. An existing
+file keeps its permission bits, and a symbolic link at ``path`` is written through
+(its target is replaced; the link stays).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from .base import as_bool
 from .losses import loss_from_config
 from .model import Sequential
 from .optim import optimizer_from_config
@@ -36,7 +48,7 @@ from .schedules import schedule_from_config
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _MAGIC = "convblocks.nn.Sequential"
 
 
@@ -57,10 +69,13 @@ def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
     model : Sequential
         A built model.
     path : str or os.PathLike
-        Destination file, written as given (no suffix is added).
+        Destination file, written as given (no suffix is added). A symbolic link is
+        written through: its target is replaced and the link stays. An existing
+        file keeps its permission bits.
     include_optimizer : bool
-        Also store the loss, optimizer (with its state), schedule and ``clip_norm`` so
-        that ``load_model`` returns a compiled model that resumes training exactly.
+        Also store the optimizer (with its state), schedule and ``clip_norm`` so that
+        ``load_model`` returns a compiled model that resumes training exactly. The loss
+        is stored either way (``predict`` needs its output transform).
     extra : dict, optional
         JSON-able data kept with the model (``load_model(...).extra``).
     """
@@ -70,6 +85,7 @@ def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
         raise ValueError("cannot save an unbuilt model: pass input_shape= or run it once")
     if extra is not None and not isinstance(extra, dict):
         raise TypeError(f"extra must be a dict or None; got {type(extra).__name__}")
+    include_optimizer = as_bool(include_optimizer, "include_optimizer")
     path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {
         "convblocks_format": np.array(_MAGIC),
@@ -77,12 +93,13 @@ def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
         "architecture": _json_array(model.get_config(), "architecture"),
         "extra": _json_array(extra, "extra"),
     }
-    training: dict[str, Any] = {"loss": None, "optimizer": None, "schedule": None,
-                                "clip_norm": None}
+    training: dict[str, Any] = {
+        "loss": None if model.loss is None else model.loss.get_config(),
+        "optimizer": None, "schedule": None, "clip_norm": None}
     if include_optimizer and model.optimizer is not None:
-        training = {"loss": model.loss.get_config(), "optimizer": model.optimizer.get_config(),
-                    "schedule": None if model.schedule is None else model.schedule.get_config(),
-                    "clip_norm": model.clip_norm}
+        training.update(optimizer=model.optimizer.get_config(),
+                        schedule=None if model.schedule is None else model.schedule.get_config(),
+                        clip_norm=model.clip_norm)
         for key, value in model.optimizer.state_dict().items():
             arrays[f"optim/{key}"] = value
     arrays["training"] = _json_array(training, "training")
@@ -101,8 +118,19 @@ def _umask() -> int:
 
 
 def _atomic_write(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write the archive to a temporary sibling, fsync it, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write the archive to a temporary sibling, fsync it, then rename it over ``path``.
+
+    ``path`` is resolved first (``os.path.realpath``): through a symbolic link the
+    link's target is replaced, in the target's directory, and the link stays. The new
+    file gets the permission bits of the file it replaces (a new one: ``0o666`` less
+    the umask, as ``open`` would).
+    """
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                dir=directory)
     try:
@@ -110,7 +138,7 @@ def _atomic_write(path: str, arrays: dict[str, np.ndarray]) -> None:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
+        os.chmod(tmp, mode)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -139,54 +167,89 @@ def _read(path: str) -> dict[str, np.ndarray]:
                          f"it starts with {head!r})")
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            arrays = {key: data[key] for key in data.files}
     except ValueError as exc:  # e.g. a member that would need pickle
         raise ValueError(f"{path!r} is not a convblocks model file or is corrupted "
                          f"({exc})") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
         raise ValueError(f"{path!r} is truncated or corrupted ({type(exc).__name__}: "
                          f"{exc})") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # NumPy hands back a non-.npy member as bytes
+            raise ValueError(f"{path!r} is corrupted: entry {key!r} is not a NumPy array "
+                             f"(its member starts with {bytes(value[:8])!r})")
+    return arrays
 
 
-def _json(data: dict[str, np.ndarray], key: str, path: str) -> Any:
+def _json(data: dict[str, np.ndarray], key: str, path: str, kind: type | None = None) -> Any:
+    """Entry ``key``: a 0-d string array holding JSON (of type ``kind`` when given)."""
+    arr = data[key]
+    if arr.shape != () or arr.dtype.kind != "U":
+        raise ValueError(f"{path!r} is corrupted: entry {key!r} must be a JSON string; got "
+                         f"an array of dtype {arr.dtype} and shape {arr.shape}")
     try:
-        return json.loads(str(data[key][()]))
+        value = json.loads(str(arr[()]))
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path!r} is corrupted: entry {key!r} is not valid JSON ({exc})") from None
+    if kind is not None and not isinstance(value, kind):
+        raise ValueError(f"{path!r} is corrupted: entry {key!r} must hold a JSON object; got "
+                         f"{type(value).__name__} {str(value)[:60]}")
+    return value
+
+
+def _version(data: dict[str, np.ndarray], path: str) -> int:
+    """Entry ``format_version``: a 0-d integer in ``[1, FORMAT_VERSION]``."""
+    arr = data["format_version"]
+    if arr.shape != () or arr.dtype.kind not in "iu":
+        raise ValueError(f"{path!r} is corrupted: entry 'format_version' must be an integer; "
+                         f"got {arr.tolist()!r} (dtype {arr.dtype}, shape {arr.shape})")
+    version = int(arr)
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path!r} has format version {version}, newer than this convblocks "
+                         f"reads ({FORMAT_VERSION}); upgrade convblocks")
+    if version < 1:
+        raise ValueError(f"{path!r} has an invalid format version {version} (entry "
+                         f"'format_version' must be 1 to {FORMAT_VERSION})")
+    return version
 
 
 def load_model(path: Any) -> Sequential:
     """Read a model written by :func:`save_model` / ``Sequential.save``.
 
     Returns a built ``Sequential`` with the saved weights and buffers; compiled again
-    (with the optimizer's state) when the optimizer was saved. ``model.extra`` holds the
-    saved ``extra`` (or None).
+    (with the optimizer's state) when the optimizer was saved, else with only
+    ``model.loss`` set when the loss was (format 2), so that ``predict`` returns what
+    the saved model's did. ``model.extra`` holds the saved ``extra`` (or None).
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
     ValueError
-        The file is truncated or corrupted, is not a convblocks model file, lacks
-        entries, or was written by a newer format version.
+        Naming the file and the entry: the file is truncated or corrupted, is not a
+        convblocks model file, lacks entries, holds an entry of the wrong kind (a
+        ``format_version`` that is not an integer, ``training`` that is not a JSON
+        object, optimizer slots missing or unlike their parameters, a negative
+        ``optim/iterations``, ...), or was written by a newer format version.
     """
     path = os.fspath(path)
     data = _read(path)
-    if "convblocks_format" not in data or str(data["convblocks_format"][()]) != _MAGIC:
+    marker = data.get("convblocks_format")
+    if (marker is None or marker.shape != () or marker.dtype.kind != "U"
+            or str(marker[()]) != _MAGIC):
         raise ValueError(f"{path!r} is not a convblocks model file (no "
                          f"'convblocks_format' marker; it holds {sorted(data)[:5]})")
     missing = [k for k in ("format_version", "architecture", "training", "extra") if k not in data]
     if missing:
         raise ValueError(f"{path!r} is a damaged convblocks model file: missing {missing}")
-    version = int(data["format_version"])
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{path!r} has format version {version}, newer than this convblocks "
-                         f"reads ({FORMAT_VERSION}); upgrade convblocks")
-    if version < 1:
-        raise ValueError(f"{path!r} has an invalid format version {version}")
-    arch = _json(data, "architecture", path)
-    training = _json(data, "training", path)
+    _version(data, path)  # 1 and 2 read alike: a version-1 file has no lone loss
+    arch = _json(data, "architecture", path, dict)
+    training = _json(data, "training", path, dict)
     extra = _json(data, "extra", path)
+    for key in ("loss", "optimizer", "schedule"):
+        if training.get(key) is not None and not isinstance(training[key], dict):
+            raise ValueError(f"{path!r} is corrupted: entry 'training' holds a {key!r} that is "
+                             f"not a JSON object or null: {training[key]!r}")
     try:
         model = Sequential.from_config(arch)
     except (KeyError, TypeError, ValueError) as exc:
@@ -203,16 +266,33 @@ def load_model(path: Any) -> Sequential:
                                  f"{data[name].dtype}; the architecture needs "
                                  f"{target.shape} {target.dtype}")
             target[...] = data[name]
+    optim_state = {k[len("optim/"):]: v for k, v in data.items() if k.startswith("optim/")}
     if training.get("optimizer") is not None:
         try:
             optimizer = optimizer_from_config(training["optimizer"])
-            optimizer.load_state_dict({k[len("optim/"):]: v for k, v in data.items()
-                                       if k.startswith("optim/")})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r} holds an invalid optimizer entry: {exc}") from None
+        try:  # every slot against the parameters: a missing one would restart at zero
+            optimizer.check_state(optim_state, model.params(), prefix="optim/")
+        except ValueError as exc:
+            raise ValueError(f"{path!r} is corrupted: {exc}") from None
+        optimizer.load_state_dict(optim_state)
+        try:
             model.compile(loss=loss_from_config(training["loss"]), optimizer=optimizer,
                           schedule=(None if training.get("schedule") is None
                                     else schedule_from_config(training["schedule"])),
                           clip_norm=training.get("clip_norm"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path!r} holds an invalid optimizer/loss entry: {exc}") from None
+    else:
+        if optim_state:
+            raise ValueError(f"{path!r} is corrupted: it holds optimizer state "
+                             f"({sorted('optim/' + k for k in optim_state)[:3]}) but no "
+                             f"optimizer in entry 'training'")
+        if training.get("loss") is not None:  # version 2: the loss without the optimizer
+            try:
+                model.loss = loss_from_config(training["loss"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path!r} holds an invalid loss entry: {exc}") from None
     model.extra = extra
     return model
