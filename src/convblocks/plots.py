@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ._atomic import atomic_write
+
 __all__ = ["plot_history", "plot_filters", "plot_confusion", "plot_predictions",
            "confusion_matrix"]
 
@@ -30,7 +32,8 @@ def _figure(width: float, height: float):
 def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic_write(path) as f:  # an interrupted run never leaves half a PNG
+        fig.savefig(f, format="png")
     return path
 
 

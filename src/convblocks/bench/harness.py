@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .._atomic import atomic_write
+
 __all__ = [
     "BLAS_ENV_VARS", "REEXEC_MARKER", "SCHEMA",
     "Samples", "Workload", "Target", "Settings",
@@ -675,11 +677,12 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, result: Mapping[str, Any]) -> Path:
-    """Write ``result`` as indented JSON, creating the folder; returns the path."""
+    """Write ``result`` as indented JSON (atomically), creating the folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2, default=_jsonable, allow_nan=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    with atomic_write(path) as f:
+        f.write((text + "\n").encode("utf-8"))
     return path
 
 

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_write
+
 HELP = "train a small CNN on Fashion-MNIST (or MNIST, SIGNS) and report test accuracy"
 
 
@@ -269,9 +271,9 @@ def _finite(obj: Any) -> Any:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write strict JSON atomically (temp file + rename); NaN and infinities become null."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n"
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))
 
 
 def stderr_usable() -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from .._atomic import atomic_write
 
 __all__ = ["download", "md5_of_file", "DownloadError"]
 
@@ -63,30 +64,19 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None, timeout: flo
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     digest = hashlib.md5(usedforsecurity=False)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    for block in iter(lambda: response.read(_CHUNK), b""):
-                        digest.update(block)
-                        out.write(block)
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                raise DownloadError(f"could not download {url}: {reason}") from None
-            got = digest.hexdigest()
-            if md5 is not None and got != md5.lower():
-                raise ValueError(f"checksum mismatch for {url}: MD5 {got}, expected {md5}; "
-                                 f"the download was discarded (a corrupt transfer or a "
-                                 f"changed file on the server)")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, dest)
-    except BaseException:
+    with atomic_write(dest, suffix=".part") as out:  # any error below discards the part
         try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    digest.update(block)
+                    out.write(block)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise DownloadError(f"could not download {url}: {reason}") from None
+        got = digest.hexdigest()
+        if md5 is not None and got != md5.lower():
+            raise ValueError(f"checksum mismatch for {url}: MD5 {got}, expected {md5}; "
+                             f"the download was discarded (a corrupt transfer or a "
+                             f"changed file on the server)")
     return dest

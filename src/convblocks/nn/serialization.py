@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_write
 from .base import as_bool
 from .losses import loss_from_config
 from .model import Sequential
@@ -111,51 +110,11 @@ def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
     _atomic_write(path, arrays)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_write(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write the archive to a temporary sibling, fsync it, then rename it over ``path``.
-
-    ``path`` is resolved first (``os.path.realpath``): through a symbolic link the
-    link's target is replaced, in the target's directory, and the link stays. The new
-    file gets the permission bits of the file it replaces (a new one: ``0o666`` less
-    the umask, as ``open`` would).
-    """
-    path = os.path.realpath(path)
-    directory = os.path.dirname(path)
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (POSIX; harmless to skip elsewhere)
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """Write the archive atomically (:func:`convblocks._atomic.atomic_write`: a temporary
+    sibling, fsync, rename; through a symlink the target is replaced, its mode is kept)."""
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def _read(path: str) -> dict[str, np.ndarray]:

@@ -1,0 +1,55 @@
+"""convblocks._atomic.atomic_write: the destination holds the old bytes or all the new."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from convblocks._atomic import atomic_write
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, error):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+    with pytest.raises(type(error)):
+        with atomic_write(path) as f:
+            f.write(b"half of the new")
+            raise error
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_a_clean_write_replaces_the_file_keeping_its_mode(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o600)
+    with atomic_write(path) as f:
+        f.write(b"new")
+    assert path.read_bytes() == b"new"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_a_new_file_gets_the_umask_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "new.bin") as f:
+            f.write(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.bin").st_mode) == 0o640
+
+
+def test_writes_through_a_symlink_and_keeps_the_link(tmp_path):
+    target = tmp_path / "data" / "real.bin"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(target)
+    with atomic_write(link) as f:
+        f.write(b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["real.bin"]
