@@ -42,6 +42,13 @@ def _check_keys(hparameters: Any, expected: tuple[str, ...]) -> None:
                          f"{list(expected)}, got {sorted(map(str, hparameters))}")
 
 
+def _check_nonempty(A: np.ndarray, name: str, dims: str) -> None:
+    """Height, width and channels of at least 1 (the batch may be empty), as PyTorch."""
+    if 0 in A.shape[1:]:
+        raise ValueError(f"{name} {dims} must have at least one row, column and channel; "
+                         f"got shape {shape_str(A.shape)}")
+
+
 def check_conv_hparameters(hparameters: Any) -> tuple[int, int]:
     """``{"stride": s >= 1, "pad": p >= 0}`` -> ``(stride, pad)``."""
     _check_keys(hparameters, CONV_KEYS)
@@ -103,6 +110,10 @@ def check_conv_inputs(A_prev: Any, W: Any, b: Any, hparameters: Any):
     if b.shape != (1, 1, 1, c_out):
         raise ValueError(f"b must have shape (1, 1, 1, n_C) = (1, 1, 1, {c_out}); got "
                          f"{shape_str(b.shape)}")
+    _check_nonempty(A_prev, "A_prev", _A_DIMS)  # an empty batch (m = 0) is fine
+    if 0 in W.shape:
+        raise ValueError(f"W (f, f, n_C_prev, n_C) must have no empty axis; got shape "
+                         f"{shape_str(W.shape)}")
     m, h, w, _ = A_prev.shape
     if f > h + 2 * pad or f > w + 2 * pad:
         raise ValueError(f"filter size f={f} is larger than the padded input "
@@ -118,6 +129,7 @@ def check_pool_input(A_prev: Any, hparameters: Any, mode: Any):
     check_ndim(A_prev, 4, "A_prev", _A_DIMS)
     f, stride = check_pool_hparameters(hparameters)
     mode = check_mode(mode)
+    _check_nonempty(A_prev, "A_prev", _A_DIMS)
     m, h, w, _ = A_prev.shape
     if f > h or f > w:
         raise ValueError(f"pooling window f={f} is larger than the input {h}x{w} "

@@ -170,7 +170,10 @@ def conv_backward(dZ: Any, cache: tuple):
     m, n_H_prev, n_W_prev, n_C_prev = A_prev.shape
     f, _, _, n_C = W.shape
     dZ = check_grad_shape(dZ, "dZ", (m, n_H, n_W, n_C), "Z")
-    dtype = np.result_type(A_prev, W, b, dZ)
+    # Gradients in the forward's dtype (a float64 dZ for a float32 forward is rounded
+    # to float32, as in the engine and PyTorch).
+    dtype = np.result_type(A_prev, W, b)
+    dZ = dZ.astype(dtype, copy=False)
     # Gradient buffers start at zero, with the shapes of what they are gradients of.
     dA_prev = np.zeros(A_prev.shape, dtype=dtype)
     dW = np.zeros(W.shape, dtype=dtype)
@@ -264,8 +267,8 @@ def pool_backward(dA: Any, cache: tuple, mode: str = "max") -> np.ndarray:
     A_prev, hparameters = unpack_cache(cache, 2, "(A_prev, hparameters)")
     A_prev, f, stride, mode, n_H, n_W = check_pool_input(A_prev, hparameters, mode)
     m, _, _, n_C = A_prev.shape
-    dA = check_grad_shape(dA, "dA", (m, n_H, n_W, n_C), "A")
-    dA_prev = np.zeros(A_prev.shape, dtype=np.result_type(A_prev, dA))
+    dA = check_grad_shape(dA, "dA", (m, n_H, n_W, n_C), "A").astype(A_prev.dtype, copy=False)
+    dA_prev = np.zeros(A_prev.shape, dtype=A_prev.dtype)  # the forward's dtype
     for i in range(m):
         a_prev = A_prev[i]
         for h in range(n_H):

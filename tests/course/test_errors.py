@@ -199,3 +199,42 @@ def test_nan_windows_send_the_gradient_to_their_last_nan_as_torch(L):
     torch.nn.functional.max_pool2d(t, 2).backward(torch.from_numpy(dA.transpose(0, 3, 1, 2).copy()))
     np.testing.assert_array_equal(L.pool_backward(dA, cache, mode="max"),
                                   t.grad.numpy().transpose(0, 2, 3, 1))
+
+
+@IMPLS
+@pytest.mark.parametrize("args", [
+    ((1, 5, 5, 0), (3, 3, 0, 2), "A_prev"), ((1, 0, 4, 3), (3, 3, 3, 2), "A_prev"),
+    ((1, 4, 4, 3), (3, 3, 3, 0), "W")])
+def test_empty_axes_are_refused_alike(L, args):
+    """Zero rows, columns or channels: a clear error from the shared checks, in both
+    implementations (an empty batch is fine)."""
+    a_shape, w_shape, name = args
+    b = np.zeros((1, 1, 1, w_shape[3]))
+    with raises(ValueError, name, "got shape"):
+        L.conv_forward(np.zeros(a_shape), np.zeros(w_shape), b, {"stride": 1, "pad": 2})
+    with raises(ValueError, "A_prev", "at least one row, column and channel"):
+        L.pool_forward(np.zeros((1, 4, 4, 0)), {"f": 2, "stride": 2})
+    Z, _ = L.conv_forward(np.zeros((0, 4, 4, 3)), np.zeros((3, 3, 3, 2)), np.zeros((1, 1, 1, 2)),
+                          {"stride": 1, "pad": 1})
+    assert Z.shape == (0, 4, 4, 2)
+
+
+@IMPLS
+def test_gradients_keep_the_forward_dtype(L):
+    """A float64 upstream gradient for a float32 forward gives float32 gradients (rounded),
+    in both implementations, as in PyTorch."""
+    A = np.ones((1, 3, 3, 1), np.float32)
+    W = np.ones((1, 1, 1, 1), np.float32)
+    Z, cache = L.conv_forward(A, W, np.zeros((1, 1, 1, 1), np.float32), {"stride": 1, "pad": 0})
+    grads = L.conv_backward(np.full(Z.shape, 1 + 1e-12), cache)
+    assert [g.dtype for g in grads] == [np.float32] * 3
+    np.testing.assert_array_equal(grads[2], np.float32(9.0))
+    P, cache = L.pool_forward(A, {"f": 1, "stride": 1}, mode="average")
+    assert L.pool_backward(np.full(P.shape, 1 + 1e-12), cache, mode="average").dtype == np.float32
+
+
+def test_conv_single_step_fast_equals_loops_bit_for_bit():
+    rng = np.random.default_rng(0)
+    for f, c in [(1, 1), (3, 4), (5, 16), (7, 64)]:
+        a, W, b = rng.standard_normal((f, f, c)), rng.standard_normal((f, f, c)), rng.standard_normal((1, 1, 1))
+        assert course.conv_single_step(a, W, b) == loops.conv_single_step(a, W, b)

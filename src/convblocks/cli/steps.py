@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fmt(value) -> str:
     arr = np.asarray(value)
     if arr.ndim == 0:
-        return repr(arr.item()) if arr.dtype.kind != "f" else f"{arr.item():.16g}"
+        # repr: the shortest digits that give back the same float (what the spec prints)
+        return repr(float(arr.item())) if arr.dtype.kind == "f" else repr(arr.item())
     if isinstance(value, tuple):
         return str(value)
     with np.printoptions(precision=8, suppress=False, linewidth=10_000, threshold=40):
