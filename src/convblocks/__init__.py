@@ -26,7 +26,8 @@ _LAZY.update({
     "get_buffer_pool_limit": ("convblocks.functional.buffers", "get_buffer_pool_limit"),
     "load_model": ("convblocks.nn.serialization", "load_model"),
 })
-_SUBMODULES = ("loops", "course", "functional", "nn", "datasets", "grade", "gradcheck", "plots")
+# (convblocks.gradcheck is the function; its module is callable too, see gradcheck.py)
+_SUBMODULES = ("loops", "course", "functional", "nn", "datasets", "grade", "plots")
 
 __all__ = [*_COURSE, "gradcheck", "set_workspace_limit", "get_workspace_limit",
            "set_buffer_pool_limit", "get_buffer_pool_limit", "load_model", *_SUBMODULES]

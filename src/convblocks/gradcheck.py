@@ -18,6 +18,8 @@ is nudged by ``+-eps`` and ``dL/dx ~ (L(x + eps) - L(x - eps)) / (2 eps)``.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -168,3 +170,15 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
                                     float(a[j]), float(numeric[j]), 0)
     return GradcheckResult(worst.max_rel_error, worst.argument, worst.index, worst.analytic,
                            worst.numeric, total)
+
+
+class _CallableModule(types.ModuleType):
+    """``convblocks.gradcheck`` is the function, but importing this submodule (e.g.
+    ``from convblocks.gradcheck import GradcheckResult``) makes Python bind the name on
+    the package to the module: calling the module then calls the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> GradcheckResult:
+        return gradcheck(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -55,3 +55,16 @@ def test_gradcheck_samples_large_inputs_and_checks_arguments():
         gradcheck(np.sin, x, lambda dy: (dy[:10],))
     with pytest.raises(TypeError, match="func"):
         gradcheck(3, x, lambda dy: (dy,))
+
+
+def test_package_gradcheck_stays_callable_after_importing_its_module():
+    """``from convblocks.gradcheck import ...`` makes Python bind ``convblocks.gradcheck``
+    to the submodule; it must still check gradients (fresh interpreter: import order)."""
+    import subprocess
+    import sys
+    code = ("from convblocks.gradcheck import GradcheckResult\n"
+            "import numpy as np, convblocks as cb\n"
+            "x = np.array([1.0, 2.0])\n"
+            "r = cb.gradcheck(lambda a: a ** 2, x, lambda d: [2 * x * d])\n"
+            "assert isinstance(r, GradcheckResult) and r.max_rel_error < 1e-6, r\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

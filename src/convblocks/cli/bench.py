@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not re-run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE when set")
     train = parser.add_argument_group("training benchmark (convblocks.bench.train)")
     train.add_argument("--train", action="store_true",
-                       help="also time one epoch of the CNN training, ours vs PyTorch "
-                            "(alone unless --cases is given)")
+                       help="also time CNN training, ours vs PyTorch: 5 epochs of --batches "
+                            "mini-batches per side, alternating, after a warm-up (3 with "
+                            "--quick); alone unless --cases is given")
     train.add_argument("--batches", type=positive_int, default=50, metavar="N",
                        help="mini-batches per timed epoch (default 50)")
     train.add_argument("--batch-size", type=positive_int, metavar="N",

@@ -13,10 +13,11 @@ from .fashion_mnist import (
     MNIST,
     MNIST_CLASSES,
     load_fashion_mnist,
+    load_idx_dataset,
     load_mnist,
 )
 from .idx import parse_idx, read_idx, write_idx
-from .signs import SIGNS_CLASSES, load_signs
+from .signs import SIGNS_CLASSES, load_signs, signs_search_dirs
 
 #: data set name -> class names (index = label).
 CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES,
@@ -32,6 +33,7 @@ def load_dataset(name: str, data_dir=None, **kwargs):
 
 
 __all__ = ["read_idx", "parse_idx", "write_idx", "download", "md5_of_file", "DownloadError",
-           "load_fashion_mnist", "load_mnist", "load_signs", "load_dataset", "FASHION_MNIST",
+           "load_fashion_mnist", "load_mnist", "load_signs", "load_dataset", "load_idx_dataset",
+           "signs_search_dirs", "FASHION_MNIST",
            "MNIST", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "SIGNS_CLASSES", "CLASS_NAMES",
            "batch_indices", "iterate_batches"]

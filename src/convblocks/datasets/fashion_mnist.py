@@ -238,19 +238,52 @@ def load_idx_dataset(spec: IdxDataset, data_dir: str | os.PathLike | None = None
     return _validate(spec, paths)
 
 
-def load_fashion_mnist(data_dir: str | os.PathLike | None = None, **kwargs):
+def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
+                       base_url: str | None = None, md5: dict | None = None,
+                       timeout: float = 30.0):
     """Fashion-MNIST: 60,000 training and 10,000 test 28x28 grayscale clothing images.
 
-    Parameters and returns as :func:`load_idx_dataset`: ``(x_train, y_train), (x_test,
-    y_test)`` with x float32 in [0, 1] of shape (N, 28, 28, 1) and y int64 (N,) in 0..9
-    (names in :data:`FASHION_MNIST_CLASSES`).
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        Look only here (and in ``data_dir/fashion-mnist``). Without it: ``$CONVBLOCKS_DATA``,
+        /usr/share/datasets/fashion-mnist/ (Debian's dataset-fashion-mnist), the user
+        cache ~/.cache/convblocks, then a download into the cache.
+    download : bool, optional
+        Allow downloading into the cache when nothing is found locally.
+    base_url : str, optional
+        Download from here instead of the official location
+        (also ``$CONVBLOCKS_FASHION_MNIST_URL``).
+    md5 : dict, optional
+        File name -> expected MD5, replacing the published ones (for private mirrors).
+    timeout : float, optional
+        Network timeout in seconds.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        x float32 in [0, 1] of shape (N, 28, 28, 1); y int64 of shape (N,) in 0..9
+        (names in :data:`FASHION_MNIST_CLASSES`).
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing found and no download possible (the message lists the folders searched
+        and how to get the data).
+    ValueError
+        A corrupt, truncated or wrongly shaped file, or a download whose checksum does
+        not match.
     """
-    return load_idx_dataset(FASHION_MNIST, data_dir, **kwargs)
+    return load_idx_dataset(FASHION_MNIST, data_dir, download=download, base_url=base_url,
+                            md5=md5, timeout=timeout)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, **kwargs):
+def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
+               base_url: str | None = None, md5: dict | None = None, timeout: float = 30.0):
     """MNIST: 60,000 training and 10,000 test 28x28 handwritten digits.
 
-    Parameters and returns as :func:`load_idx_dataset` (labels 0..9).
+    Parameters, returns and errors as :func:`load_fashion_mnist` (folder ``mnist``,
+    ``$CONVBLOCKS_MNIST_URL``; labels 0..9, the digits).
     """
-    return load_idx_dataset(MNIST, data_dir, **kwargs)
+    return load_idx_dataset(MNIST, data_dir, download=download, base_url=base_url, md5=md5,
+                            timeout=timeout)
