@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,141 @@ def test_interrupt_then_resume_equals_uninterrupted(tiny_data, tmp_path, monkeyp
     hf, hr = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("full", "cut"))
     assert hf["history"]["loss"] == hr["history"]["loss"]
     assert hf["test_accuracy"] == hr["test_accuracy"] and hr["resumed_from_epoch"] == 1
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_data, tmp_path_factory) -> Path:
+    """The uninterrupted tiny run (80 images at batch 16: 5 batches per epoch, 3 epochs)."""
+    out = tmp_path_factory.mktemp("full") / "run"
+    assert main(tiny_args(tiny_data, out, "--no-plots")) == 0
+    return out
+
+
+def ctrl_c_at(monkeypatch, epoch: int, batch: int, times: int = 1) -> None:
+    """Send SIGINT to this process ``times`` times right after the given batch's step."""
+    original = train_cli.DivergenceGuard.on_batch_end
+
+    def on_batch_end(self, b, logs):
+        original(self, b, logs)
+        if (self.epoch, b) == (epoch, batch):
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(train_cli.DivergenceGuard, "on_batch_end", on_batch_end)
+
+
+def assert_same_run(full: Path, resumed: Path) -> None:
+    for name in ("model.npz", "checkpoint.npz"):
+        a, b = params_of(full / name), params_of(resumed / name)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"{name} {k}")
+    mf, mr = (json.loads((r / "metrics.json").read_text()) for r in (full, resumed))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert mf["history"][key] == mr["history"][key], key
+    assert mf["test_accuracy"] == mr["test_accuracy"]
+    assert mf["confusion_matrix"] == mr["confusion_matrix"]
+
+
+# (epoch, batch) of the Ctrl-C, 0-based: the middle of the first epoch, the last batch
+# of an epoch (stopped before its validation), the first batch of the last epoch.
+@pytest.mark.parametrize("epoch, batch", [(0, 2), (1, 4), (2, 0)])
+def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(tiny_data, full_run, tmp_path,
+                                                           monkeypatch, capsys, epoch, batch):
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, epoch, batch)
+        assert main(tiny_args(tiny_data, cut, "--no-plots")) == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    err = capsys.readouterr().err
+    assert (f"holds the state after batch {batch + 1} of 5 in epoch {epoch + 1} of 3" in err
+            and f"resume with: convblocks train --resume {cut}" in err)
+    assert sorted(p.name for p in cut.iterdir()) == ["checkpoint.npz"]
+    from convblocks import load_model
+    extra = load_model(cut / "checkpoint.npz").extra
+    assert extra["epoch"] == epoch and len(extra["history"].get("loss", [])) == epoch
+    assert extra["position"]["batch"] == batch + 1 and extra["position"]["epoch"] == epoch
+
+    assert main(["train", "--resume", str(cut), "--quiet", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming after batch {batch + 1} of 5 in epoch {epoch + 1} of 3" in out
+    assert_same_run(full_run, cut)
+    m = json.loads((cut / "metrics.json").read_text())
+    assert m["resumed_from_epoch"] == epoch and m["resumed_from_batch"] == batch + 1
+
+
+def test_ctrl_c_twice_in_a_row_resumes_from_the_last_position(tiny_data, full_run, tmp_path,
+                                                              monkeypatch, capsys):
+    """Ctrl-C in epoch 1, resume, Ctrl-C again in epoch 2, resume: still the same run."""
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 0, 3)
+        assert main(tiny_args(tiny_data, cut, "--no-plots")) == 130
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 1, 1)
+        assert main(["train", "--resume", str(cut), "--quiet", "--no-plots"]) == 130
+    assert "after batch 2 of 5 in epoch 2 of 3" in capsys.readouterr().err
+    assert main(["train", "--resume", str(cut), "--quiet", "--no-plots"]) == 0
+    assert_same_run(full_run, cut)
+
+
+def test_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tiny_data, tmp_path,
+                                                                   monkeypatch, capsys):
+    # Two Ctrl-C at once in epoch 2: the second raises KeyboardInterrupt before the step
+    # is saved; the checkpoint of epoch 1 stays.
+    out = tmp_path / "twice"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 1, 2, times=2)
+        assert main(tiny_args(tiny_data, out, "--no-plots")) == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    err = capsys.readouterr().err
+    assert "holds the state after epoch 1 of 3" in err and f"--resume {out}" in err
+    from convblocks import load_model
+    extra = load_model(out / "checkpoint.npz").extra
+    assert extra["epoch"] == 1 and "position" not in extra
+
+    # A second Ctrl-C while the position is being saved: the previous file survives.
+    original = train_cli.Checkpoint.save
+
+    def save(self, completed, position=None):
+        if position is not None:
+            os.kill(os.getpid(), signal.SIGINT)
+        original(self, completed, position)
+
+    out = tmp_path / "saving"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 1, 2)
+        m.setattr(train_cli.Checkpoint, "save", save)
+        assert main(tiny_args(tiny_data, out, "--no-plots")) == 130
+    assert "holds the state after epoch 1 of 3" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]  # no temporary file
+    assert "position" not in load_model(out / "checkpoint.npz").extra
+
+    # Ctrl-C twice before anything was saved.
+    out = tmp_path / "early"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 0, 1, times=2)
+        assert main(tiny_args(tiny_data, out, "--no-plots")) == 130
+    assert "interrupted before anything was saved: nothing to resume" in capsys.readouterr().err
+
+
+def test_ignored_sigint_stays_ignored(tiny_data, tmp_path, monkeypatch):
+    """`convblocks train &` in a script starts with SIGINT ignored: training leaves it so."""
+    seen = []
+    original = train_cli.DivergenceGuard.on_batch_end
+
+    def spy(self, b, logs):
+        seen.append(signal.getsignal(signal.SIGINT))
+        original(self, b, logs)
+
+    monkeypatch.setattr(train_cli.DivergenceGuard, "on_batch_end", spy)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert main(tiny_args(tiny_data, tmp_path / "ign", "--epochs", "1", "--no-plots")) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen and set(seen) == {signal.SIG_IGN}
 
 
 def test_resume_rejects_new_options_and_missing_checkpoint(tiny_data, tmp_path, capsys):

@@ -3,10 +3,13 @@ and a whole network's training step against the same network in PyTorch."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from convblocks import load_model, nn
+from convblocks.nn import model as nn_model
 
 from ._helpers import assert_close, hwio_to_oihw, t, torch
 
@@ -84,6 +87,143 @@ def test_resume_from_checkpoint_is_bit_identical(tmp_path):
         np.testing.assert_array_equal(p, resumed.params()[key], err_msg=key)
     for key, b in full.buffers().items():
         np.testing.assert_array_equal(b, resumed.buffers()[key], err_msg=key)
+
+
+def _compiled_for_resume(model):
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.AdamW(3e-3),
+                  schedule=nn.CosineSchedule(total_steps=12), clip_norm=5.0)
+    return model
+
+
+def _assert_same_state(a, b):
+    for name in ("params", "buffers"):
+        for key, value in getattr(a, name)().items():
+            np.testing.assert_array_equal(value, getattr(b, name)()[key], err_msg=key)
+    sa, sb = a.optimizer.state_dict(), b.optimizer.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        np.testing.assert_array_equal(sa[key], sb[key], err_msg=key)
+
+
+class _StopAt:
+    """Raises StopTraining after batch ``batch`` of epoch ``epoch``."""
+
+    def __init__(self, epoch, batch):
+        self.at, self.epoch, self.ended = (epoch, batch), None, False
+
+    def on_epoch_begin(self, epoch, logs):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs):
+        if (self.epoch, batch) == self.at:
+            raise nn_model.StopTraining
+
+    def on_train_end(self, logs):
+        self.ended = True
+
+
+# 56 examples at batch 16: 4 batches per epoch, the last one of 8. (0, 1): the middle of
+# the first epoch; (1, 3): after the last batch, before the epoch's end; (2, 0): the
+# first batch of the last epoch.
+@pytest.mark.parametrize("stop_epoch, stop_batch", [(0, 1), (1, 3), (2, 0)])
+def test_stop_mid_epoch_then_resume_is_bit_identical(tmp_path, stop_epoch, stop_batch):
+    x, y = data(56)
+    xv, yv = data(16, seed=1)
+    kw = dict(epochs=3, batch_size=16, seed=5, validation_data=(xv, yv))
+    full = _compiled_for_resume(small_cnn(seed=1, dropout=0.25))
+    h_full = full.fit(x, y, **kw)
+    assert full.epoch_state is None
+
+    cut = _compiled_for_resume(small_cnn(seed=1, dropout=0.25))
+    stopper = _StopAt(stop_epoch, stop_batch)
+    h_cut = cut.fit(x, y, callbacks=[stopper], **kw)
+    assert stopper.ended and len(h_cut.get("loss", [])) == stop_epoch  # the stopped epoch: no entry
+    state = cut.epoch_state
+    assert {k: state[k] for k in ("epoch", "batch", "batches", "seed", "examples",
+                                  "batch_size", "shuffle")} == {
+        "epoch": stop_epoch, "batch": stop_batch + 1, "batches": 4, "seed": 5,
+        "examples": 56, "batch_size": 16, "shuffle": True}
+    assert state["seen"] == min(16 * (stop_batch + 1), 56)
+    assert cut.optimizer.iterations == 4 * stop_epoch + stop_batch + 1
+    cut.save(tmp_path / "cut.npz", extra={"state": state})  # through JSON and back
+
+    resumed = load_model(tmp_path / "cut.npz")
+    state = resumed.extra["state"]
+    h_res = resumed.fit(x, y, initial_epoch=state["epoch"], initial_batch=state["batch"],
+                        epoch_state=state, **kw)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert h_cut.get(key, []) + h_res[key] == h_full[key], key
+    _assert_same_state(full, resumed)
+    assert resumed.epoch_state is None
+
+
+def test_epoch_state_between_epochs_and_during_fit():
+    x, y = data(40)
+    model = small_cnn(dropout=0.5)
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.Adam())
+    seen = []
+
+    class Probe:
+        def on_epoch_begin(self, epoch, logs):
+            assert logs == {"initial_batch": 0, "seen": 0}
+
+        def on_batch_end(self, batch, logs):
+            state = model.epoch_state
+            seen.append((state["epoch"], state["batch"], state["seen"]))
+
+        def on_epoch_end(self, epoch, logs):
+            assert model.epoch_state is None  # the epoch is complete
+            raise nn_model.StopTraining
+
+    history = model.fit(x, y, epochs=3, batch_size=16, seed=0, callbacks=[Probe()])
+    assert seen == [(0, 1, 16), (0, 2, 32), (0, 3, 40)]
+    assert len(history["loss"]) == 1 and model.epoch_state is None
+
+    class Boom:
+        def on_batch_end(self, batch, logs):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(x, y, epochs=1, batch_size=16, callbacks=[Boom()])
+    assert model.epoch_state is None  # only StopTraining leaves a position
+
+
+def test_resume_mid_epoch_takes_the_states_seed_and_refuses_mismatches():
+    x, y = data(40)
+    model = _compiled_for_resume(small_cnn(dropout=0.25))
+    model.fit(x, y, epochs=2, batch_size=16, seed=3, callbacks=[_StopAt(0, 0)])
+    state = model.epoch_state
+    iterations = model.optimizer.iterations
+    before = {k: v.copy() for k, v in model.params().items()}
+    bad_calls = [
+        (dict(initial_batch=1), "initial_batch=1 needs epoch_state"),
+        (dict(initial_batch=2, epoch_state=state), "batch=1 but this call has initial_batch 2"),
+        (dict(initial_batch=1, epoch_state=state, batch_size=8),
+         "batch_size=16 but this call has batch_size 8"),
+        (dict(initial_batch=1, epoch_state=state, seed=4), "seed=3 but this call has seed 4"),
+        (dict(initial_batch=1, epoch_state=state, shuffle=False), "shuffle=True"),
+        (dict(initial_batch=1, epoch_state=state, epochs=0), "leaves nothing to run"),
+        (dict(initial_batch=1, epoch_state={**state, "dropout_rng": {"state": 1}}),
+         "not a PCG64 generator state"),
+        (dict(initial_batch=1, epoch_state={**state, "seen": -1}), "must be an int >= 0"),
+        (dict(initial_batch=1, epoch_state={k: v for k, v in state.items() if k != "correct"}),
+         "lacks ['correct']"),
+    ]
+    for kwargs, message in bad_calls:
+        kw = {"epochs": 2, "batch_size": 16, **kwargs}
+        with pytest.raises(ValueError, match=re.escape(message)):
+            model.fit(x[:40], y[:40], **kw)
+    with pytest.raises(ValueError, match="examples=40 but this call has examples in x 32"):
+        model.fit(x[:32], y[:32], epochs=2, batch_size=16, initial_batch=1, epoch_state=state)
+    assert model.optimizer.iterations == iterations  # refused calls changed nothing
+    for key, value in before.items():
+        np.testing.assert_array_equal(value, model.params()[key])
+
+    full = _compiled_for_resume(small_cnn(dropout=0.25))
+    h_full = full.fit(x, y, epochs=2, batch_size=16, seed=3)
+    h = model.fit(x, y, epochs=2, batch_size=16, initial_batch=1, epoch_state=state)  # seed 3
+    assert h["loss"] == h_full["loss"] and h["val_loss"] == h_full["val_loss"]
+    _assert_same_state(full, model)
 
 
 def test_callbacks_logs_and_stop_training():

@@ -20,7 +20,7 @@ from .initializers import glorot_normal, glorot_uniform, he_normal, he_uniform, 
 from .layers import (AvgPool2D, Conv2D, ConvTranspose2D, Dense, Dropout, Flatten,
                      GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D)
 from .losses import MSE, Loss, SoftmaxCrossEntropy, log_softmax, softmax
-from .model import Sequential
+from .model import Sequential, StopTraining
 from .normalization import BatchNorm2D
 from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
 from .schedules import CosineSchedule, Schedule, StepSchedule
@@ -32,6 +32,6 @@ __all__ = [
     "BatchNorm2D", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "initialize",
     "Loss", "SoftmaxCrossEntropy", "MSE", "softmax", "log_softmax",
     "Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm",
-    "Schedule", "StepSchedule", "CosineSchedule",
+    "Schedule", "StepSchedule", "CosineSchedule", "StopTraining",
     "Sequential", "save_model", "load_model", "FORMAT_VERSION",
 ]

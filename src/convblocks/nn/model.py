@@ -8,6 +8,9 @@ pooling instead, on a quarter of the values: the results are identical bit for b
 (see ``_steps``). Determinism: ``fit(seed=s)`` draws epoch ``e``'s shuffle and
 dropout masks from ``SeedSequence([s, e])``, so a run resumed at epoch ``e`` from a
 checkpoint written at the end of epoch ``e - 1`` repeats the uninterrupted run bit for bit.
+Mid-epoch too: a callback raising :class:`StopTraining` after a batch leaves
+``Sequential.epoch_state`` (position, running sums, the dropout generator's state), and
+``fit(..., initial_epoch=e, initial_batch=b, epoch_state=state)`` continues from it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .losses import Loss, softmax
 from .optim import Optimizer, clip_grad_norm
 from .schedules import Schedule
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "StopTraining"]
 
 _CALLBACK_METHODS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end",
                      "on_train_end")
@@ -61,6 +64,94 @@ def _steps(layers: Sequence[Layer]) -> list[tuple[Layer, ...]]:
     return steps
 
 
+class StopTraining(Exception):
+    """Raised by a callback to end :meth:`Sequential.fit` at once, resumably.
+
+    Raised from ``on_batch_end`` it stops right after that batch's optimizer step (the
+    parameters and the optimizer state are consistent), without ending the epoch: no
+    validation, no ``on_epoch_end``, no history entry. ``model.epoch_state`` then holds
+    the position, and ``fit(..., initial_epoch=s["epoch"], initial_batch=s["batch"],
+    epoch_state=s)`` finishes that epoch exactly as the uninterrupted run would have.
+    Raised from ``on_train_begin``, ``on_epoch_begin`` or ``on_epoch_end`` it stops
+    between epochs (``model.epoch_state`` is None). ``fit`` returns the history of the
+    epochs it completed and calls ``on_train_end``.
+    """
+
+
+class _EpochProgress:
+    """The live position of the epoch that ``fit`` is running (see ``epoch_state``)."""
+
+    __slots__ = ("epoch", "batch", "batches", "seed", "examples", "batch_size", "shuffle",
+                 "seen", "loss_sum", "correct", "time", "rng")
+
+    def __init__(self, **values: Any) -> None:
+        for key, value in values.items():
+            setattr(self, key, value)
+
+
+#: Keys of ``Sequential.epoch_state`` (all required by ``fit(epoch_state=...)``).
+_EPOCH_STATE_KEYS = _EpochProgress.__slots__[:-1] + ("dropout_rng",)
+
+
+def _check_epoch_state(state: Any, *, epoch: int, batch: int, batches: int, seed: int | None,
+                       examples: int, batch_size: int, shuffle: bool) -> dict[str, Any]:
+    """``fit``'s ``epoch_state`` checked against the call; returned normalized.
+
+    ``seed`` is the call's seed (None: take the state's).
+    """
+    if state is None:
+        raise ValueError(f"initial_batch={batch} needs epoch_state: the model.epoch_state "
+                         f"read when that epoch stopped (its running sums and dropout "
+                         f"generator)")
+    if not isinstance(state, dict):
+        raise TypeError(f"epoch_state must be a dict (model.epoch_state); got "
+                        f"{type(state).__name__}")
+    missing = [k for k in _EPOCH_STATE_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"epoch_state lacks {missing}; pass model.epoch_state as read")
+
+    def whole(key: str) -> int:
+        value = state[key]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+                or value < 0:
+            raise ValueError(f"epoch_state[{key!r}] must be an int >= 0; got {value!r}")
+        return int(value)
+
+    def real(key: str) -> float:
+        value = state[key]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"epoch_state[{key!r}] must be a number; got {value!r}")
+        return float(value)
+
+    out = {k: whole(k) for k in ("epoch", "batch", "batches", "seed", "examples", "batch_size",
+                                 "seen", "correct")}
+    out["loss_sum"], out["time"] = real("loss_sum"), real("time")
+    if not isinstance(state["shuffle"], (bool, np.bool_)):
+        raise ValueError(f"epoch_state['shuffle'] must be a bool; got {state['shuffle']!r}")
+    out["shuffle"] = bool(state["shuffle"])
+    wanted = {"epoch": (epoch, "initial_epoch"), "batch": (batch, "initial_batch"),
+              "examples": (examples, "examples in x"), "batch_size": (batch_size, "batch_size"),
+              "batches": (batches, "batches per epoch"), "shuffle": (shuffle, "shuffle")}
+    if seed is not None:
+        wanted["seed"] = (seed, "seed")
+    for key, (value, what) in wanted.items():
+        if out[key] != value:
+            raise ValueError(f"epoch_state was saved with {key}={out[key]!r} but this call "
+                             f"has {what} {value!r}; resume with the stopped run's data and "
+                             f"options")
+    if out["batch"] > out["batches"] or out["seen"] > examples:
+        raise ValueError(f"epoch_state is inconsistent: batch {out['batch']} of "
+                         f"{out['batches']}, {out['seen']} of {examples} examples seen")
+    rng_state = state["dropout_rng"]
+    try:  # on a scratch generator: a bad state is refused before anything changes
+        np.random.default_rng().bit_generator.state = rng_state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"epoch_state['dropout_rng'] is not a PCG64 generator state "
+                         f"({exc})") from None
+    out["dropout_rng"] = rng_state
+    return out
+
+
 def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
     for cb in callbacks:
         fn = getattr(cb, method, None)
@@ -87,7 +178,11 @@ class Sequential:
     ----------
     layers : list of Layer
     stop_training : bool
-        A callback sets it to True to end ``fit`` after the current batch.
+        A callback sets it to True to end ``fit`` after the current batch; the epoch
+        still ends (validation, ``on_epoch_end`` and a history entry for the batches
+        run). To stop mid-epoch resumably, raise :class:`StopTraining` instead.
+    epoch_state : dict or None
+        The position of an unfinished epoch (read-only; see the property).
     """
 
     def __init__(self, layers: Iterable[Layer], *, input_shape: Sequence[int] | None = None,
@@ -116,6 +211,7 @@ class Sequential:
         self.schedule: Schedule | None = None
         self.clip_norm: float | None = None
         self.stop_training = False
+        self._progress: _EpochProgress | None = None
         if input_shape is not None:
             self.build(input_shape)
 
@@ -309,7 +405,8 @@ class Sequential:
 
     def fit(self, x: Any, y: Any, *, epochs: int = 1, batch_size: int = 32,
             validation_data: tuple[Any, Any] | None = None, shuffle: bool = True,
-            seed: int | None = None, initial_epoch: int = 0, callbacks: Sequence[Any] = (),
+            seed: int | None = None, initial_epoch: int = 0, initial_batch: int = 0,
+            epoch_state: dict[str, Any] | None = None, callbacks: Sequence[Any] = (),
             steps_per_epoch: int | None = None) -> dict[str, list[float]]:
         """Train for epochs ``initial_epoch, ..., epochs - 1``.
 
@@ -328,22 +425,45 @@ class Sequential:
             in a fresh random order.
         seed : int, optional
             Epoch ``e`` shuffles and draws dropout masks from ``SeedSequence([seed, e])``.
-            Default: drawn from the model's generator.
+            Default: ``epoch_state["seed"]`` when resuming mid-epoch, else drawn from
+            the model's generator.
         initial_epoch : int
             First epoch to run (resume from a checkpoint of epoch ``initial_epoch - 1``).
+        initial_batch : int
+            Batches of ``initial_epoch`` already run (resume mid-epoch): the epoch's
+            shuffle is drawn again and its first ``initial_batch`` batches are skipped.
+            Greater than 0 only with ``epoch_state``.
+        epoch_state : dict, optional
+            ``model.epoch_state`` as read after a batch of an earlier ``fit`` (saved
+            with the model, e.g. in ``extra``; it is JSON-able): the epoch's running
+            loss and accuracy sums and its dropout generator's state. Its ``epoch``,
+            ``batch``, ``seed``, ``examples``, ``batch_size``, ``batches`` and
+            ``shuffle`` must match this call (``ValueError`` otherwise). With the
+            model and optimizer saved at that point, the run continues bit for bit as
+            the uninterrupted one: same weights, optimizer state and history entry.
         callbacks : sequence
-            Objects with any of ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``,
-            ``on_batch_end(batch, logs)`` (logs: running ``loss``, ``accuracy`` of the
-            epoch so far and this ``batch_size``), ``on_epoch_end(epoch, logs)`` (logs:
-            ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``time``,
-            ``images_per_s``, ``lr``) and ``on_train_end(logs)``.
+            Objects with any of ``on_train_begin(logs)``, ``on_epoch_begin(epoch, logs)``
+            (logs: ``initial_batch`` and ``seen``, the batches and examples of the epoch
+            already run: nonzero when resuming mid-epoch), ``on_batch_end(batch, logs)``
+            (logs: running ``loss``, ``accuracy`` of the epoch so far and this
+            ``batch_size``), ``on_epoch_end(epoch, logs)`` (logs: ``loss``,
+            ``accuracy``, ``val_loss``, ``val_accuracy``, ``time``, ``images_per_s``,
+            ``lr``) and ``on_train_end(logs)``. A callback may set
+            ``model.stop_training`` or raise :class:`StopTraining`.
         steps_per_epoch : int, optional
             Run at most this many batches per epoch.
 
         Returns
         -------
         dict of str -> list
-            One entry per epoch run for every key of the epoch-end logs.
+            One entry per epoch completed by this call for every key of the epoch-end
+            logs (a resumed epoch's entry covers the whole epoch).
+
+        Raises
+        ------
+        ValueError
+            Bad data, or an ``initial_batch``/``epoch_state`` that does not fit this
+            call; nothing has changed then.
         """
         self._require_compiled("fit")
         # Every check runs before the first step (and before the seed is drawn): a
@@ -352,6 +472,7 @@ class Sequential:
         epochs = as_int(epochs, "epochs", minimum=0)
         batch_size = as_int(batch_size, "batch_size", minimum=1)
         initial_epoch = as_int(initial_epoch, "initial_epoch", minimum=0)
+        initial_batch = as_int(initial_batch, "initial_batch", minimum=0)
         shuffle = as_bool(shuffle, "shuffle")
         if steps_per_epoch is not None:
             steps_per_epoch = as_int(steps_per_epoch, "steps_per_epoch", minimum=1)
@@ -366,63 +487,123 @@ class Sequential:
         if seed is not None:
             seed = as_int(seed, "seed", minimum=0)
         callbacks = list(callbacks)
-        if seed is None:
-            seed = int(self._rng.integers(2**63 - 1))
         n = x.shape[0]
         n_batches = math.ceil(n / batch_size)
         if steps_per_epoch is not None:
             n_batches = min(n_batches, steps_per_epoch)
+        resume = None
+        if epoch_state is not None or initial_batch:
+            if initial_epoch >= epochs:
+                raise ValueError(f"initial_batch/epoch_state resume epoch {initial_epoch}, "
+                                 f"but epochs={epochs} leaves nothing to run")
+            resume = _check_epoch_state(
+                epoch_state, epoch=initial_epoch, batch=initial_batch, batches=n_batches,
+                seed=seed, examples=n, batch_size=batch_size, shuffle=shuffle)
+            seed = resume["seed"]
+        if seed is None:
+            seed = int(self._rng.integers(2**63 - 1))
         history: dict[str, list[float]] = {}
         stochastic = [layer for layer in self.layers if layer.stochastic]
         saved_rngs = [layer.rng for layer in stochastic]
         self.stop_training = False
+        self._progress = None
         logs: dict[str, Any] = {}
-        _call(callbacks, "on_train_begin", logs)
         try:
-            for epoch in range(initial_epoch, epochs):
-                shuffle_seq, dropout_seq = np.random.SeedSequence([seed, epoch]).spawn(2)
-                batches = iterate_batches(x, y, batch_size, shuffle=shuffle,
-                                          seed=np.random.default_rng(shuffle_seq))
-                dropout_rng = np.random.default_rng(dropout_seq)
-                for layer in stochastic:
-                    layer.rng = dropout_rng
-                _call(callbacks, "on_epoch_begin", epoch, {})
-                start = time.perf_counter()
-                seen, loss_sum, correct_sum = 0, 0.0, 0
-                for b, (xb, yb) in enumerate(batches):
-                    if b == n_batches:  # steps_per_epoch reached
-                        break
-                    loss, correct = self.train_step(xb, yb)
-                    m = len(xb)
-                    seen += m
-                    loss_sum += loss * m
-                    correct_sum += correct
-                    _call(callbacks, "on_batch_end", b,
-                          {"loss": loss_sum / seen, "accuracy": self._acc(correct_sum, seen),
-                           "batch_size": m})
+            try:
+                _call(callbacks, "on_train_begin", logs)
+                for epoch in range(initial_epoch, epochs):
+                    shuffle_seq, dropout_seq = np.random.SeedSequence([seed, epoch]).spawn(2)
+                    batches = iterate_batches(x, y, batch_size, shuffle=shuffle,
+                                              seed=np.random.default_rng(shuffle_seq))
+                    dropout_rng = np.random.default_rng(dropout_seq)
+                    skip, prior_time = 0, 0.0
+                    seen, loss_sum, correct_sum = 0, 0.0, 0
+                    if resume is not None and epoch == initial_epoch:
+                        skip, prior_time = resume["batch"], resume["time"]
+                        seen, loss_sum, correct_sum = (resume["seen"], resume["loss_sum"],
+                                                       resume["correct"])
+                        dropout_rng.bit_generator.state = resume["dropout_rng"]
+                    for layer in stochastic:
+                        layer.rng = dropout_rng
+                    _call(callbacks, "on_epoch_begin", epoch,
+                          {"initial_batch": skip, "seen": seen})
+                    progress = self._progress = _EpochProgress(
+                        epoch=epoch, batch=skip, batches=n_batches, seed=seed, examples=n,
+                        batch_size=batch_size, shuffle=shuffle, seen=seen, loss_sum=loss_sum,
+                        correct=correct_sum, time=prior_time, rng=dropout_rng)
+                    start = time.perf_counter()
+                    for b, (xb, yb) in enumerate(batches):
+                        if b == n_batches:  # steps_per_epoch reached
+                            break
+                        if b < skip:  # run before the interruption (same shuffle)
+                            continue
+                        loss, correct = self.train_step(xb, yb)
+                        m = len(xb)
+                        seen += m
+                        loss_sum += loss * m
+                        correct_sum += correct
+                        progress.batch, progress.seen = b + 1, seen
+                        progress.loss_sum, progress.correct = loss_sum, correct_sum
+                        progress.time = prior_time + (time.perf_counter() - start)
+                        _call(callbacks, "on_batch_end", b,
+                              {"loss": loss_sum / seen, "accuracy": self._acc(correct_sum, seen),
+                               "batch_size": m})
+                        if self.stop_training:
+                            break
+                    elapsed = prior_time + (time.perf_counter() - start)
+                    self._progress = None  # the epoch is complete
+                    logs = {"loss": loss_sum / max(seen, 1),
+                            "accuracy": self._acc(correct_sum, max(seen, 1))}
+                    if validation_data is not None:
+                        val = self.evaluate(xv, yv)
+                        logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
+                    else:
+                        logs["val_loss"] = logs["val_accuracy"] = None
+                    logs.update(time=elapsed,
+                                images_per_s=seen / elapsed if elapsed > 0 else 0.0,
+                                lr=self.current_lr())
+                    for key, value in logs.items():
+                        history.setdefault(key, []).append(value)
+                    _call(callbacks, "on_epoch_end", epoch, dict(logs))
                     if self.stop_training:
                         break
-                elapsed = time.perf_counter() - start
-                logs = {"loss": loss_sum / max(seen, 1),
-                        "accuracy": self._acc(correct_sum, max(seen, 1))}
-                if validation_data is not None:
-                    val = self.evaluate(xv, yv)
-                    logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
-                else:
-                    logs["val_loss"] = logs["val_accuracy"] = None
-                logs.update(time=elapsed, images_per_s=seen / elapsed if elapsed > 0 else 0.0,
-                            lr=self.current_lr())
-                for key, value in logs.items():
-                    history.setdefault(key, []).append(value)
-                _call(callbacks, "on_epoch_end", epoch, dict(logs))
-                if self.stop_training:
-                    break
+            except StopTraining:
+                pass  # self._progress: the position after the last batch (None between epochs)
+            except BaseException:
+                self._progress = None  # possibly mid-step: no position to resume from
+                raise
         finally:
             for layer, rng in zip(stochastic, saved_rngs):
                 layer.rng = rng
             self._clear()
         _call(callbacks, "on_train_end", dict(logs))
         return history
+
+    @property
+    def epoch_state(self) -> dict[str, Any] | None:
+        """Where an unfinished epoch of ``fit`` stands, as JSON-able data, or None.
+
+        Read by a callback during ``fit`` (after a batch), or after ``fit`` returned
+        because a callback raised :class:`StopTraining` inside an epoch; None once the
+        epoch completed, between epochs, and after ``fit`` ended any other way.
+        Pass it back as ``fit(..., initial_epoch=s["epoch"], initial_batch=s["batch"],
+        epoch_state=s)`` (with the model and optimizer saved at the same point).
+
+        Returns
+        -------
+        dict or None
+            ``epoch`` (0-based), ``batch`` (batches of it done), ``batches`` (per
+            epoch), ``seed``, ``examples``, ``batch_size``, ``shuffle``; the running
+            sums ``seen`` (examples), ``loss_sum`` (sum of batch loss x batch size),
+            ``correct``; ``time`` (seconds of training in the epoch so far); and
+            ``dropout_rng``, the state of the epoch's dropout generator.
+        """
+        p = self._progress
+        if p is None:
+            return None
+        state = {key: getattr(p, key) for key in _EpochProgress.__slots__[:-1]}
+        state["dropout_rng"] = p.rng.bit_generator.state
+        return state
 
     def _acc(self, correct: int, seen: int) -> float:
         return correct / seen if self.loss.classification else float("nan")
