@@ -53,3 +53,18 @@ def test_writes_through_a_symlink_and_keeps_the_link(tmp_path):
         f.write(b"new")
     assert link.is_symlink() and target.read_bytes() == b"new"
     assert sorted(p.name for p in target.parent.iterdir()) == ["real.bin"]
+
+
+def test_the_file_and_its_folder_are_fsynced(tmp_path, monkeypatch):
+    """Durability: the data before the rename, and the folder (the rename) after it."""
+    synced = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    with atomic_write(tmp_path / "out.bin") as f:
+        f.write(b"x")
+    assert synced == [False, True]

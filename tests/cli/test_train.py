@@ -473,3 +473,21 @@ def test_signs_run(tmp_path):
     assert m["n_train"] == 32 and m["n_test"] == 12 and len(m["per_class"]) == 6
     from convblocks import load_model
     assert tuple(load_model(out / "model.npz").input_shape) == (64, 64, 3)
+
+
+def test_validation_is_the_last_training_images_and_lr_decays_to_zero(tiny_data, tmp_path):
+    """Training is the first n_train images, validation the last val_size (disjoint);
+    the cosine schedule spans exactly epochs * steps updates, ending at lr 0."""
+    from convblocks.cli.train import load_data
+    from convblocks.datasets import load_fashion_mnist
+    (x, y), _ = load_fashion_mnist(tiny_data)
+    data = load_data({"dataset": "fashion-mnist", "data_dir": tiny_data, "val_size": 16,
+                      "limit": None, "data_format": "NHWC"})
+    np.testing.assert_array_equal(data["x_train"], x[:80])
+    np.testing.assert_array_equal(data["x_val"], x[-16:])
+    np.testing.assert_array_equal(data["y_val"], y[-16:])
+    out = tmp_path / "run"
+    assert main(tiny_args(tiny_data, out, "--no-plots")) == 0
+    lrs = json.loads((out / "metrics.json").read_text())["history"]["lr"]
+    assert len(lrs) == 3 and lrs[0] > lrs[1] > lrs[2] >= 0
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)

@@ -238,3 +238,19 @@ def test_conv_single_step_fast_equals_loops_bit_for_bit():
     for f, c in [(1, 1), (3, 4), (5, 16), (7, 64)]:
         a, W, b = rng.standard_normal((f, f, c)), rng.standard_normal((f, f, c)), rng.standard_normal((1, 1, 1))
         assert course.conv_single_step(a, W, b) == loops.conv_single_step(a, W, b)
+
+
+@IMPLS
+def test_pool_window_wider_than_the_input_is_refused(L):
+    with raises(ValueError, "f=3", "larger than the input"):
+        L.pool_forward(np.zeros((1, 5, 2, 1)), {"f": 3, "stride": 1})
+
+
+@IMPLS
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_keeps_float32(L, dtype):
+    A = np.ones((1, 3, 3, 1), dtype)
+    W = np.ones((2, 2, 1, 1), dtype)
+    Z, _ = L.conv_forward(A, W, np.zeros((1, 1, 1, 1), dtype), {"stride": 1, "pad": 0})
+    P, _ = L.pool_forward(A, {"f": 2, "stride": 1})
+    assert Z.dtype == P.dtype == dtype

@@ -40,3 +40,12 @@ def test_bad_arguments():
         list(batch_indices(5, 2.0))
     with pytest.raises(ValueError, match="same number of examples; got 3 and 2"):
         list(iterate_batches(np.zeros(3), np.zeros(2), 2))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 4, 10, 11])
+def test_unshuffled_batches_give_back_every_example_in_order(batch_size):
+    x = np.arange(10) * 2
+    y = np.arange(10)
+    got = list(iterate_batches(x, y, batch_size, shuffle=False))
+    np.testing.assert_array_equal(np.concatenate([xb for xb, _ in got]), x)
+    np.testing.assert_array_equal(np.concatenate([yb for _, yb in got]), y)

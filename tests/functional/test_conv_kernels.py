@@ -28,6 +28,7 @@ CASES = [
     (2, 12, 11, 16, 20, (3, 3), dict(stride=2, padding=1)),            # pixel-major col2im
     (2, 10, 9, 32, 16, (3, 3), dict(stride=(1, 2), groups=2, padding=(1, 0))),  # pixel-major, grouped
     (2, 9, 10, 16, 24, (5, 3), dict(padding=((1, 3), (0, 2)))),        # stride-1 dx as a forward conv
+    (2, 8, 8, 32, 16, (3, 3), dict(padding=1, groups=2)),              # ... grouped (flipped weights)
     (2, 8, 8, 16, 16, (3, 3), dict(dilation=2, padding=2)),            # ... dilated: no Winograd
     (3, 10, 9, 16, 16, (3, 3), dict(padding=1)),                       # Winograd, even/odd sizes
     (2, 7, 8, 24, 17, (3, 3), dict(padding=((0, 2), (2, 1)))),         # Winograd, asymmetric padding

@@ -505,3 +505,25 @@ def test_tiled_max_backward_fast_path_matches_the_literal_loops(rng, monkeypatch
     y_ref, cache_ref = loops.pool_forward(x, {"f": 2, "stride": 2}, "max")
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(dx, loops.pool_backward(dy, cache_ref, "max"))
+
+
+def test_global_max_points_a_channel_with_nan_to_its_last_nan():
+    """PyTorch's adaptive_max_pool2d rule: the gradient goes to the channel's last NaN."""
+    x = np.zeros((1, 2, 2, 1))
+    x[0, 0, 0, 0] = x[0, 1, 1, 0] = np.nan
+    y, cache = global_max_pool2d(x)
+    assert np.isnan(y).all() and cache.argmax[0, 0] == 3
+    dx = global_max_pool2d_backward(np.ones_like(y), cache)
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[0, 0], [0, 1]])
+
+
+def test_all_neginf_dilated_window_points_to_its_first_real_element():
+    """A window of only -inf (and padding) sends its gradient to its first element inside
+    the input, as PyTorch: with dilation 2 and padding 2, window (0, 0)'s taps are rows
+    and columns -2, 0, 2, ..., so its first real element is (0, 0), at offset p = q = 1."""
+    x = np.full((1, 9, 9, 1), -np.inf)
+    y, cache = max_pool2d(x, 5, stride=3, padding=2, dilation=2, ceil_mode=True)
+    assert np.isneginf(y).all()
+    assert cache.indices()[0, 0, 0, 0] == 0
+    dx = max_pool2d_backward(np.ones_like(y), cache)
+    assert dx[0, 0, 0, 0] == 1

@@ -89,6 +89,15 @@ BUGS = [
      [("s = np.multiply(a_slice_prev, W)", "s = np.multiply(a_slice_prev, W) + b"), (_BIAS, "    Z = Z\n")],
      {"conv_single_step": ("fail", "bias inside the sum"),
       "conv_forward": ("fail", "fails only because your conv_single_step fails")}, {}),
+    # Only slightly wrong (a relative error about 1e-4): still a failure, not a pass.
+    ("slightly_off_single_step",
+     [(_BIAS, "    Z = Z + b.item() + 1e-4\n")],
+     {"conv_single_step": ("fail", ""),
+      "conv_forward": ("fail", "fails only because your conv_single_step fails")}, {}),
+    # The cache holds an array of the input's shape but not the input.
+    ("cache_holds_another_array",
+     [("    cache = (A_prev, hparameters)\n", "    cache = (np.zeros_like(A_prev), hparameters)\n")],
+     {"pool_forward": ("fail", "")}, {}),
     ("float_of_array_numpy2",
      [(_BIAS, "    Z = float(Z + b)\n")],
      {"conv_single_step": ("error", "float() of an array under NumPy 2"),

@@ -21,7 +21,7 @@ from convblocks.grade.wire import Opaque, pack, unpack, HEADER
 
 from .bugs import BUGS, CORPUS, write_bug_submissions
 
-TIMEOUT = 1.5
+TIMEOUT = 3.0  # per call; generous: a loaded machine must not turn slow into "hung"
 # Hand-written files: path, options, {function: (verdict, hint fragment)} for the non-passing.
 HANDWRITTEN = [
     ("correct_loops.py", {}, {}),

@@ -548,3 +548,52 @@ def test_training_and_shuffle_must_be_bools(bad):
     assert drop.forward(np.ones((2, 100)), training=np.bool_(False)).sum() == 200
     model.fit(x, y, shuffle=np.bool_(False), batch_size=8)
     assert model.optimizer.iterations == 1
+
+
+# ------------------------------------------------- training-loop details (mutation gaps)
+def _tiny(seed=0):
+    return nn.Sequential([nn.Flatten(), nn.Dense(3)], input_shape=(2, 2, 1), seed=seed)
+
+
+def test_train_step_applies_clip_norm():
+    """One SGD step (lr 1) with clip_norm 1e-3 moves the weights by at most 1e-3."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((8, 2, 2, 1)) * 100).astype(np.float32)
+    y = np.arange(8) % 3
+    model = _tiny()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(lr=1.0), clip_norm=1e-3)
+    before = {k: v.copy() for k, v in model.params().items()}
+    model.train_step(x, y)
+    moved = np.sqrt(sum(np.sum((model.params()[k] - v) ** 2) for k, v in before.items()))
+    assert 0 < moved <= 1e-3 * (1 + 1e-5)
+
+
+def test_the_first_step_uses_the_schedule_at_step_0():
+    model = _tiny()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(lr=1.0),
+                  schedule=nn.StepSchedule(1, gamma=0.5))
+    assert model.current_lr() == 1.0
+    model.train_step(np.zeros((2, 2, 2, 1), np.float32), np.array([0, 1]))
+    assert model.current_lr() == 0.5
+
+
+def test_evaluate_loss_is_the_mean_over_every_example():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 2, 2, 1)).astype(np.float32)
+    y = np.arange(20) % 3
+    model = _tiny()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD())
+    result = model.evaluate(x, y, batch_size=7)  # batches of 7, 7, 6
+    expected = nn.SoftmaxCrossEntropy().forward(model.forward(x, training=False), y)
+    assert result["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_each_epoch_shuffles_differently():
+    seen = []
+    model = _tiny()
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(lr=0.0))
+    step = model.train_step
+    model.train_step = lambda xb, yb: (seen.append(yb.copy()), step(xb, yb))[1]
+    model.fit(np.zeros((16, 2, 2, 1), np.float32), np.arange(16) % 3, epochs=2,
+              batch_size=16, seed=1)
+    assert len(seen) == 2 and not np.array_equal(seen[0], seen[1])

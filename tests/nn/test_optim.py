@@ -127,7 +127,8 @@ def test_cosine_schedule_matches_torch_cosine_annealing():
         assert 2.0 * sched(step) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9)
         opt.step()
         ref.step()
-    assert sched(50) == pytest.approx(0.1)
+    # past total_steps it stays at the floor (50 alone would not show it: cos(5 pi) = -1)
+    assert sched(15) == sched(30) == sched(50) == pytest.approx(0.1)
 
 
 def test_cosine_warmup():
@@ -204,3 +205,42 @@ def test_load_state_dict_checks_slots_against_parameters():
     assert fresh.iterations == 1  # unchanged by the refused loads
     with pytest.raises(ValueError, match="unexpected entries"):  # no slot before a step
         nn.Adam().load_state_dict({**state, "iterations": np.array(0)}, params)
+
+
+def test_clip_grad_norm_clips_every_norm_above_the_limit():
+    """A norm of 5 with max_norm 4 (between 1x and 2x the limit) is scaled to 4."""
+    grads = {"a": np.array([3.0, 4.0])}
+    nn.clip_grad_norm(grads, 4.0)
+    assert np.linalg.norm(grads["a"]) == pytest.approx(4.0, rel=1e-5)
+    np.testing.assert_allclose(grads["a"], [2.4, 3.2], rtol=1e-5)
+
+
+def test_step_lr_overrides_the_optimizer_lr():
+    """The model passes the schedule's lr to every step: it must be the one used."""
+    params = {"a": np.ones(2)}
+    nn.SGD(lr=1.0).step(params, {"a": np.ones(2)}, lr=0.1)
+    np.testing.assert_allclose(params["a"], 0.9)
+
+
+def test_momentum_buffer_is_not_the_callers_gradient():
+    """Two steps with the same grads dict: the grads stay untouched, v = 1 then 1.5."""
+    params, grads = {"a": np.zeros(1)}, {"a": np.ones(1)}
+    opt = nn.SGD(lr=1.0, momentum=0.5)
+    opt.step(params, grads)
+    opt.step(params, grads)
+    np.testing.assert_array_equal(grads["a"], 1.0)
+    np.testing.assert_allclose(params["a"], -(1 + 1.5))
+
+
+def test_load_state_dict_copies_the_state():
+    """The next step must not write into the arrays the caller handed over."""
+    params = {"a": np.zeros(2)}
+    first = nn.Adam()
+    first.step(params, {"a": np.ones(2)})
+    state = first.state_dict()
+    before = {k: np.array(v, copy=True) for k, v in state.items()}
+    second = nn.Adam()
+    second.load_state_dict(state)
+    second.step(params, {"a": np.ones(2)})
+    for k in state:
+        np.testing.assert_array_equal(state[k], before[k])

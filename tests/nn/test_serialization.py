@@ -253,6 +253,8 @@ def _saved(tmp_path, optimizer):
      r"entry 'architecture' must hold a JSON object; got str"),
     (lambda a: a.update(training=np.array('{"loss": 3, "optimizer": null}')),
      r"entry 'training' holds a 'loss' that is not a JSON object"),
+    (lambda a: a.update({"param/0.kernel": a["param/0.kernel"].astype(np.float64)}),
+     r"'param/0.kernel' .*float64; the architecture needs \(3, 3, 1, 2\) float32"),
 ])
 def test_load_checks_every_entry(tmp_path, change, match):
     path = _saved(tmp_path, nn.Adam())
@@ -326,3 +328,13 @@ def test_include_optimizer_must_be_a_bool(tmp_path):
     with pytest.raises(TypeError, match=r"include_optimizer must be True or False; got 'no'"):
         model.save(tmp_path / "m.npz", include_optimizer="no")
     assert not list(tmp_path.iterdir())
+
+
+def test_optimizer_state_without_an_optimizer_is_refused(tmp_path):
+    model = nn.Sequential([nn.Flatten(), nn.Dense(3)], input_shape=(2, 2, 1), seed=0)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    _rewrite(path, lambda a: a.update({"optim/iterations": np.array(3)}))
+    with pytest.raises(ValueError, match=r"corrupted: it holds optimizer state "
+                                         r"\(\['optim/iterations'\]\) but no optimizer"):
+        nn.load_model(path)

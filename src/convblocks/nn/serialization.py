@@ -221,9 +221,9 @@ def load_model(path: Any) -> Sequential:
             if name not in data:
                 raise ValueError(f"{path!r} is a damaged convblocks model file: missing {name!r}")
             if data[name].shape != target.shape or data[name].dtype != target.dtype:
-                raise ValueError(f"{path!r}: {name!r} has shape {data[name].shape} "
-                                 f"{data[name].dtype}; the architecture needs "
-                                 f"{target.shape} {target.dtype}")
+                raise ValueError(f"{path!r} does not match its architecture: {name!r} has "
+                                 f"shape {data[name].shape} {data[name].dtype}; the "
+                                 f"architecture needs {target.shape} {target.dtype}")
             target[...] = data[name]
     optim_state = {k[len("optim/"):]: v for k, v in data.items() if k.startswith("optim/")}
     if training.get("optimizer") is not None:
