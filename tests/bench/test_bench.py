@@ -398,8 +398,9 @@ def test_cli_train_without_module_is_a_clear_error(monkeypatch, capsys):
 def test_cli_train_report_and_json(monkeypatch, tmp_path, capsys):
     seen = {}
 
-    def run_train_bench(*, batches, batch_size, seed, repeats):
-        seen.update(batches=batches, batch_size=batch_size, seed=seed, repeats=repeats)
+    def run_train_bench(*, batches, batch_size, seed, repeats, pause):
+        seen.update(batches=batches, batch_size=batch_size, seed=seed, repeats=repeats,
+                    pause=pause)
         return {"ours_epoch_s": np.float64(2.0), "torch_epoch_s": 1.0}
     fake = types.ModuleType("convblocks.bench.train")
     fake.run_train_bench = run_train_bench
@@ -409,8 +410,91 @@ def test_cli_train_report_and_json(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(pkg, "train", fake, raising=False)
     out = tmp_path / "t.json"
     assert main(["bench", "--train", "--batches", "3", *_TINY, "--json", str(out)]) == 0
-    assert seen == {"batches": 3, "batch_size": None, "seed": 0, "repeats": 1}  # --repeats 1
+    assert seen == {"batches": 3, "batch_size": None, "seed": 0, "repeats": 1,  # --repeats 1
+                    "pause": 0.0}                                           # --pause 0
     text = capsys.readouterr().out
     assert "epoch ratio 2.0" in text and "| case" not in text   # --train alone: no op cases
     r = json.loads(out.read_text())
     assert r["train"] == {"ours_epoch_s": 2.0, "torch_epoch_s": 1.0} and r["cases"] == []
+
+
+# ------------------------------------------------------------ audit findings (bench)
+def test_temp_memory_counts_a_forward_peak_before_the_gradients_exist(monkeypatch):
+    """A 16 MB forward temporary (the cache) that is gone before dx exists: the fwd+bwd
+    peak minus every output would miss it; the forward measured alone sees it."""
+    clock = FakeClock()
+    tick = clock.work("ours", 0.05)                  # one sample per call: few real calls
+
+    def fwd():
+        tick()
+        cache = np.ones(2_000_000)                   # 16 MB, kept by the forward
+        return np.zeros(10), cache
+
+    def fwdbwd():
+        y, _ = fwd()
+        return y, np.zeros(2_000_000)                # dx: 16 MB, an output
+    real = harness.time_interleaved
+    monkeypatch.setattr(harness, "time_interleaved",
+                        lambda fns, **kw: real(fns, sleep=clock.sleep, clock=clock, **kw))
+    load = Workload(ours_fwd=fwd, ours_fwdbwd=fwdbwd, ours64_fwdbwd=None,
+                    torch_fwd={"nchw": clock.work("t", 0.001)},
+                    torch_fwdbwd={"nchw": clock.work("t", 0.003)}, check=None)
+    res = harness.run_case(_FakeCase(), load, settings=Settings(repeats=1, pause=0.0),
+                           peak_gflops=None)
+    assert res["memory"]["fwd_temp_bytes"] >= 16_000_000
+    assert res["memory"]["temp_bytes"] == max(res["memory"]["fwd_temp_bytes"],
+                                             res["memory"]["fwdbwd_temp_bytes"])
+    assert res["metrics"]["temp_mib"] >= 15.2
+
+
+def test_check_marks_mismatches_and_a_fake_float64_run_wrong():
+    def out(dtype, n=4):
+        return (np.ones(n, dtype), np.ones(n, dtype))
+    ok = Workload(ours_fwd=None, ours_fwdbwd=lambda: out(np.float32),
+                  ours64_fwdbwd=lambda: out(np.float64), check=lambda: 1e-6)
+    assert harness._run_check(ok, 1e-3)["ok"] is True
+    fake64 = Workload(ours_fwd=None, ours_fwdbwd=lambda: out(np.float32),
+                      ours64_fwdbwd=lambda: out(np.float32), check=lambda: 1e-6)
+    res = harness._run_check(fake64, 1e-3)
+    assert res["ok"] is False and "float64 run returned float32" in res["error"]
+
+    def shapes():
+        return ops.max_rel_err(np.ones(3), np.ones(4))
+    bad = Workload(ours_fwd=None, ours_fwdbwd=None, ours64_fwdbwd=None, check=shapes)
+    res = harness._run_check(bad, 1e-3)
+    assert res["ok"] is False and "shapes differ" in res["error"]
+    nan = Workload(ours_fwd=None, ours_fwdbwd=None, ours64_fwdbwd=None,
+                   check=lambda: float("nan"))
+    assert harness._run_check(nan, 1e-3)["ok"] is False
+
+
+def test_write_json_is_strict(tmp_path):
+    path = harness.write_json(tmp_path / "r.json", {"a": float("nan"), "b": [np.float64("inf")]})
+    assert json.loads(path.read_text()) == {"a": None, "b": [None]}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["bench", "--train", "--no-torch"], "cannot run with --no-torch"),
+    (["bench", "--cases", ","], "names no case"),
+])
+def test_option_combinations_are_refused(argv, message, capsys):
+    assert main([*argv, "--no-reexec"]) == 2  # no re-exec: this machine may set the variables
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [(["--pause", "inf"], "at most 86400 seconds"),
+                                          (["--ca", "a"], "unrecognized arguments: --ca")])
+def test_infinite_pause_and_abbreviations_are_refused(argv, message, capsys):
+    """An abbreviation (--ca for --cases) would dodge the check that keeps the kernel
+    cases off the training commands' OPENBLAS_THREAD_TIMEOUT, so none is accepted."""
+    with pytest.raises(SystemExit):
+        main(["bench", *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_reexec_keeps_the_exact_pause():
+    args = argparse.Namespace(cases=None, quick=False, repeats=None, threads=None,
+                              pause=0.1234567, gemm_size=2048, no_torch=False, no_reexec=False,
+                              train=False, batches=50, batch_size=None, json=None)
+    argv = cli_bench.command_argv(args)
+    assert argv[argv.index("--pause") + 1] == "0.1234567"

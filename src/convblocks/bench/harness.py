@@ -406,6 +406,41 @@ def _fastest(samples: Mapping[str, Samples]) -> tuple[str | None, Samples | None
     return layout, samples[layout]
 
 
+def _first(value: Any) -> list[Any]:
+    """A forward's output alone: ``(y, cache)`` -> ``[y]`` (the cache is temporary)."""
+    return [value[0]] if isinstance(value, tuple) else [value]
+
+
+def _run_check(workload: Any, tolerance: float) -> dict[str, Any]:
+    """Ours vs PyTorch (float32), and our float64 run vs our float32 one.
+
+    A failing comparison (a shape mismatch, NaN) marks the case wrong instead of
+    stopping the run. The float64 run must return float64 arrays that agree with the
+    float32 ones to float32 precision (1e-4), so its timing measures a float64 computation.
+    """
+    out: dict[str, Any] = {"max_rel_err": None, "tolerance": tolerance, "ok": False}
+    try:
+        err = float(workload.check())
+        out["max_rel_err"] = err
+        out["ok"] = bool(err <= tolerance)  # False for NaN
+        if workload.ours64_fwdbwd is not None:
+            from convblocks.bench.ops import max_rel_err
+            got64, got32 = workload.ours64_fwdbwd(), workload.ours_fwdbwd()
+            if not (isinstance(got64, (tuple, list)) and isinstance(got32, (tuple, list))):
+                return out  # nothing to compare (a workload that returns no arrays)
+            wrong = [a.dtype for a in got64 if isinstance(a, np.ndarray) and a.dtype != np.float64]
+            if wrong:
+                raise TypeError(f"the float64 run returned {wrong[0]} arrays")
+            err64 = max(max_rel_err(a, b) for a, b in zip(got32, got64)
+                        if isinstance(a, np.ndarray))
+            out["f64_vs_f32_rel_err"] = err64
+            out["ok"] = out["ok"] and bool(err64 <= 1e-4)
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        out["ok"] = False
+    return out
+
+
 def run_case(case: Any, workload: Workload, *, settings: Settings,
              peak_gflops: float | None) -> dict[str, Any]:
     """Time, measure and judge one case; returns its JSON-ready result.
@@ -434,7 +469,13 @@ def run_case(case: Any, workload: Workload, *, settings: Settings,
     flop = case.flops_fwd()
     ours_fwd_s, ours_fb_s = fwd["ours"].median, fb["ours"].median
     ours64 = fb.get("ours64")
+    # The peak may come in the forward, before dx, dw, db exist: measure the forward
+    # alone too (beyond y; its cache counts as temporary) and report the larger excess.
     memory = measure_temp_memory(workload.ours_fwdbwd)
+    memory_fwd = measure_temp_memory(lambda: _first(workload.ours_fwd()))
+    memory["fwdbwd_temp_bytes"], memory["fwd_temp_bytes"] = (memory["temp_bytes"],
+                                                             memory_fwd["temp_bytes"])
+    memory["temp_bytes"] = max(memory["temp_bytes"], memory_fwd["temp_bytes"])
     metrics = {
         "ours_fwd_ms": ours_fwd_s * 1e3,
         "torch_fwd_ms": median_ms(torch_fwd_best),
@@ -453,9 +494,7 @@ def run_case(case: Any, workload: Workload, *, settings: Settings,
 
     check = None
     if workload.check is not None:
-        err = float(workload.check())
-        check = {"max_rel_err": err, "tolerance": settings.check_tolerance,
-                 "ok": bool(err <= settings.check_tolerance)}
+        check = _run_check(workload, settings.check_tolerance)
     return {
         "id": case.id,
         "kind": case.kind,
@@ -676,11 +715,23 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities replaced by None (strict JSON has neither)."""
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike, result: Mapping[str, Any]) -> Path:
-    """Write ``result`` as indented JSON (atomically), creating the folder; returns the path."""
+    """Write ``result`` as indented strict JSON (atomically; NaN and infinities become
+    null), creating the folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2, default=_jsonable, allow_nan=True)
+    text = json.dumps(_finite(result), indent=2, default=_jsonable, allow_nan=False)
     with atomic_write(path) as f:
         f.write((text + "\n").encode("utf-8"))
     return path

@@ -41,7 +41,7 @@ def _torch_model(torch: Any, *, width: int, num_classes: int, lr: float, total_s
 
 
 def run_train_bench(*, batches: int, batch_size: int | None, seed: int,
-                    repeats: int = 3) -> dict[str, Any]:
+                    repeats: int = 3, pause: float = 0.15) -> dict[str, Any]:
     """Time ``batches`` training steps of the default CNN, ours and PyTorch's.
 
     Parameters
@@ -54,6 +54,8 @@ def run_train_bench(*, batches: int, batch_size: int | None, seed: int,
         Seeds the random data and both models' weights.
     repeats : int, optional
         Timed epochs per side (the median is reported), after one warm-up epoch.
+    pause : float, optional
+        Seconds to sleep before each epoch (lets BLAS worker threads go idle).
 
     Returns
     -------
@@ -106,7 +108,7 @@ def run_train_bench(*, batches: int, batch_size: int | None, seed: int,
     samples: dict[str, list[float]] = {"ours": [], "torch": []}
     for round_ in range(repeats + 1):                     # round 0 warms both up
         for name, fn in (("ours", our_epoch), ("torch", torch_epoch)):
-            time.sleep(0.15)                              # let BLAS threads go idle
+            time.sleep(pause)                             # let BLAS threads go idle
             t0 = time.perf_counter()
             fn()
             if round_:

@@ -38,6 +38,8 @@ def _seconds(text: str, *, allow_zero: bool) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds {bound}; got {text!r}") from None
     if not (value >= 0 if allow_zero else value > 0):  # also rejects nan
         raise argparse.ArgumentTypeError(f"expected a number of seconds {bound}; got {text}")
+    if value > 86400:  # also rejects inf (time.sleep would overflow; a day is no option)
+        raise argparse.ArgumentTypeError(f"expected at most 86400 seconds (a day); got {text}")
     return value
 
 

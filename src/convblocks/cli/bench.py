@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH",
                         help="where to write the results (default bench-results/bench-<UTC time>.json)")
     parser.add_argument("--no-torch", action="store_true",
-                        help="time ours only (no ratios; targets show N/A)")
+                        help="time ours only (no ratios; targets show —; not with --train)")
     parser.add_argument("--threads", type=positive_int, metavar="N",
                         help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS "
                              "thread count, i.e. the cores)")
@@ -68,7 +68,7 @@ def command_argv(args: argparse.Namespace) -> list[str]:
     if args.threads is not None:
         argv += ["--threads", str(args.threads)]
     if args.pause != 0.15:
-        argv += ["--pause", f"{args.pause:g}"]
+        argv += ["--pause", repr(args.pause)]  # exact: the re-exec must not round it
     if args.gemm_size != 2048:
         argv += ["--gemm-size", str(args.gemm_size)]
     if args.no_torch:
@@ -137,6 +137,14 @@ def run(args: argparse.Namespace) -> int:
             and harness.REEXEC_MARKER not in os.environ):
         _reexec_without_blas_overrides(args)
 
+    if args.train and args.no_torch:
+        print("convblocks bench: --train compares our training with PyTorch's; it cannot "
+              "run with --no-torch", file=sys.stderr)
+        return 2
+    if args.cases is not None and not args.cases.replace(",", "").strip():
+        print(f"convblocks bench: --cases {args.cases!r} names no case; give ids such as "
+              f"'a,d' or a group (all, conv, pool, none)", file=sys.stderr)
+        return 2
     spec = args.cases if args.cases is not None else ("none" if args.train else None)
     try:
         cases = ops.select_cases(spec)
@@ -218,7 +226,8 @@ def _run(args: argparse.Namespace, cases: list, torch: Any, train: Any, threads:
         # epochs per side: 5 (the median of 3 moved with single slow epochs), 3 with --quick
         result["train"] = train.run_train_bench(
             batches=args.batches, batch_size=args.batch_size, seed=0,
-            repeats=args.repeats or (_QUICK_REPEATS if quick else _TRAIN_REPEATS))
+            repeats=args.repeats or (_QUICK_REPEATS if quick else _TRAIN_REPEATS),
+            pause=args.pause)
         result["train_report"] = train.format_train_report(result["train"])
 
     harness.echo("")

@@ -65,7 +65,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"convblocks {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # No abbreviated options: wants_quiet_blas() reads the raw argv (--ca is not --cases)
+        p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         if name == command:
             module = importlib.import_module(f"convblocks.cli.{name}")
             module.add_arguments(p)
