@@ -498,3 +498,20 @@ def test_reexec_keeps_the_exact_pause():
                               train=False, batches=50, batch_size=None, json=None)
     argv = cli_bench.command_argv(args)
     assert argv[argv.index("--pause") + 1] == "0.1234567"
+
+
+def test_kept_blas_variables_are_named_in_the_command_and_flagged(tmp_path, capsys, monkeypatch,
+                                                                  one_call_samples):
+    """With --no-reexec the variables stay set: the 'Produced by' command shows them and
+    the report says the numbers are not representative."""
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    out = tmp_path / "r.json"
+    assert main(["bench", "--cases", "a", "--no-torch", *_TINY, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["command"].startswith("OPENBLAS_CORETYPE=Haswell convblocks bench")
+    report = harness.format_report(result)
+    assert "NOT REPRESENTATIVE: run with OPENBLAS_CORETYPE=Haswell set" in report
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    result["environment"]["blas_env"] = {}
+    assert "NOT REPRESENTATIVE" not in harness.format_report(result)

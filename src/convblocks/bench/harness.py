@@ -690,6 +690,10 @@ def format_report(result: Mapping[str, Any]) -> str:
             f"threads {result.get('settings', {}).get('threads')}; BLAS {blas or 'unknown'}; "
             f"GEMM peak {_num(gemm.get('gflops'), '.0f')} GFLOP/s; {env.get('processor')}. "
             "ratio = ours / torch (lower is better).")
+        set_vars = [f"{k}={v}" for k, v in env.get("blas_env", {}).items() if v is not None]
+        if set_vars:
+            parts.append(f"NOT REPRESENTATIVE: run with {', '.join(set_vars)} set (they slow "
+                         f"NumPy's BLAS).")
     if result.get("train_report"):
         parts.append(result["train_report"])
     if result.get("command"):

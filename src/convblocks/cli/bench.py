@@ -191,7 +191,8 @@ def _run(args: argparse.Namespace, cases: list, torch: Any, train: Any, threads:
     settings = harness.Settings(repeats=repeats, pause=args.pause)
     started = _dt.datetime.now(_dt.timezone.utc)
     env = harness.environment_info(torch)
-    prefix = ("" if harness.blas_env_overrides()
+    kept = harness.blas_env_overrides()  # set only with --no-reexec (or an inherited marker)
+    prefix = (" ".join(f"{k}={shlex.quote(str(v))}" for k, v in kept.items()) + " " if kept
               else "env " + " ".join(f"-u {v}" for v in harness.BLAS_ENV_VARS) + " ")
     command = prefix + shlex.join(["convblocks", "bench", *command_argv(args)])
     harness.echo(harness.format_environment(env, threads=threads))
