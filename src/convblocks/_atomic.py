@@ -5,18 +5,22 @@ benchmark results, figures) goes through :func:`atomic_write`: the bytes go to a
 temporary sibling of the destination, are flushed and fsynced, and the temporary file
 is renamed over the destination (``os.replace``, atomic on one file system). On any
 failure, an interrupt included, the temporary file is removed and the destination is
-untouched.
+untouched. :func:`write_json` writes strict JSON that way.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import stat
 import tempfile
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
-__all__ = ["atomic_write"]
+import numpy as np
+
+__all__ = ["atomic_write", "write_json", "finite"]
 
 
 def _umask() -> int:
@@ -72,3 +76,25 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[B
         pass
     finally:
         os.close(dir_fd)
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (strict JSON has neither)."""
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any, *,
+               default: Callable[[Any], Any] | None = None) -> None:
+    """Write ``obj`` as indented strict JSON (NaN and infinities become null), atomically.
+
+    ``default`` converts objects ``json`` cannot (as ``json.dumps``'s ``default``).
+    """
+    text = json.dumps(finite(obj), indent=2, allow_nan=False, default=default) + "\n"
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))

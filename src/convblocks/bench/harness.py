@@ -16,7 +16,6 @@ would slow whatever runs next). The reported number is the median seconds per ca
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 import platform
@@ -30,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_write
+from .._atomic import write_json as _write_json
 
 __all__ = [
     "BLAS_ENV_VARS", "REEXEC_MARKER", "SCHEMA",
@@ -719,25 +718,12 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def _finite(obj: Any) -> Any:
-    """``obj`` with NaN and infinities replaced by None (strict JSON has neither)."""
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def write_json(path: str | os.PathLike, result: Mapping[str, Any]) -> Path:
     """Write ``result`` as indented strict JSON (atomically; NaN and infinities become
     null), creating the folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_finite(result), indent=2, default=_jsonable, allow_nan=False)
-    with atomic_write(path) as f:
-        f.write((text + "\n").encode("utf-8"))
+    _write_json(path, result, default=_jsonable)
     return path
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
-import json
 import math
 import os
 import signal
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write
+from .._atomic import write_json  # strict JSON, atomically (metrics.json)
 
 HELP = "train a small CNN on Fashion-MNIST (or MNIST, SIGNS) and report test accuracy"
 
@@ -324,24 +323,6 @@ class DivergenceGuard:
 
 
 # --------------------------------------------------------------------------- reports
-
-def _finite(obj: Any) -> Any:
-    """``obj`` with every NaN or infinite float replaced by None (JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write strict JSON atomically (temp file + rename); NaN and infinities become null."""
-    text = json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n"
-    with atomic_write(path) as f:
-        f.write(text.encode("utf-8"))
-
 
 def stderr_usable() -> bool:
     """Whether the progress bar can draw on stderr: not closed (``2>&-`` makes it None)."""

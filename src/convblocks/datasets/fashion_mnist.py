@@ -196,30 +196,10 @@ def load_idx_dataset(spec: IdxDataset, data_dir: str | os.PathLike | None = None
     ----------
     spec : IdxDataset
         :data:`FASHION_MNIST`, :data:`MNIST` or one of the same layout.
-    data_dir : str or os.PathLike, optional
-        Look only here (and in ``data_dir/<name>``).
-    download : bool, optional
-        Allow downloading into the cache when nothing is found locally.
-    base_url : str, optional
-        Download from here instead of the official mirror (also ``$CONVBLOCKS_<NAME>_URL``).
-    md5 : dict, optional
-        File name -> expected MD5, replacing the published ones (for private mirrors).
-    timeout : float, optional
-        Network timeout in seconds.
+    data_dir, download, base_url, md5, timeout
+        As :func:`load_fashion_mnist` (folder ``spec.name``, ``spec.env_url``).
 
-    Returns
-    -------
-    (x_train, y_train), (x_test, y_test)
-        x float32 in [0, 1] of shape (N, 28, 28, 1); y int64 of shape (N,).
-
-    Raises
-    ------
-    FileNotFoundError
-        Nothing found and no download possible; the message lists the folders searched
-        and how to get the data.
-    ValueError
-        A file is corrupt, truncated or of the wrong shape (the message names it), or a
-        download's checksum does not match.
+    Returns and raises as :func:`load_fashion_mnist`.
     """
     explicit = data_dir is not None
     dirs = search_dirs(spec.name, data_dir)
