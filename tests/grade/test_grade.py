@@ -70,7 +70,11 @@ def _check(report, expected: dict) -> None:
     verdicts = {n: f.verdict for n, f in report.functions.items()}
     assert set(verdicts) == set(FUNCTIONS)
     wrong = {n: v for n, v in verdicts.items() if v != "pass"}
-    assert wrong == {n: v for n, (v, _) in expected.items()}, report.functions
+    # on failure, every non-passing function's verdict and hints in full (a grader
+    # error says its exception there)
+    assert wrong == {n: v for n, (v, _) in expected.items()}, \
+        "\n".join(f"{n}: {f.verdict}: {f.hints}" for n, f in report.functions.items()
+                  if f.verdict != "pass")
     for name, (_, fragment) in expected.items():
         text = " ".join(report.functions[name].hints + report.functions[name].notes)
         assert fragment in text, (name, text)
