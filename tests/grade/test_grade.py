@@ -247,3 +247,23 @@ def test_grading_a_class_of_twenty_takes_under_a_minute(tmp_path):
     assert len(files) == 20 and result.returncode == 1
     print(f"graded 20 submissions in {seconds:.1f} s")
     assert seconds <= 60
+
+
+def test_a_grader_bug_is_reported_per_function_with_its_place(monkeypatch):
+    """An exception inside the grader becomes that function's 'error' with the exception
+    and where it was raised; the other functions are still graded."""
+    from convblocks.grade import grader
+
+    real = grader._grade_function
+
+    def flaky(runner, function, *args, **kwargs):
+        if function == "zero_pad":
+            raise RuntimeError("boom")
+        return real(runner, function, *args, **kwargs)
+    monkeypatch.setattr(grader, "_grade_function", flaky)
+    report = grader.grade_file(str(CORPUS / "correct_loops.py"), Conventions(), timeout=TIMEOUT,
+                               only=("zero_pad", "conv_single_step"))
+    hint = report.functions["zero_pad"].hints[0]
+    assert report.functions["zero_pad"].verdict == "error"
+    assert "the grader itself failed on this function (RuntimeError: boom, at test_grade.py:" in hint
+    assert report.functions["conv_single_step"].verdict == "pass"

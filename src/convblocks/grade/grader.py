@@ -12,6 +12,8 @@ called again: functions using it are graded with convblocks' helper only.
 from __future__ import annotations
 
 import difflib
+import os
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -322,10 +324,12 @@ def grade_file(path: str, conventions: Conventions, *, timeout: float = 10.0,
                 report.functions[function] = _grade_function(runner, function, report.functions,
                                                               box.notes, timeout)
             except Exception as exc:  # a grader bug must not stop the class's grading
+                where = traceback.extract_tb(exc.__traceback__)[-1]
                 report.functions[function] = FunctionReport(
                     function, "error", conv.name(function),
                     hints=[f"the grader itself failed on this function ({type(exc).__name__}: "
-                           f"{exc}); this is a convblocks bug, please report it"])
+                           f"{exc}, at {os.path.basename(where.filename)}:{where.lineno}); "
+                           f"this is a convblocks bug, please report it"])
     report.conventions = conv.describe()
     report.assumed = conv.assumed
     report.seconds = time.perf_counter() - start
