@@ -491,3 +491,30 @@ def test_validation_is_the_last_training_images_and_lr_decays_to_zero(tiny_data,
     lrs = json.loads((out / "metrics.json").read_text())["history"]["lr"]
     assert len(lrs) == 3 and lrs[0] > lrs[1] > lrs[2] >= 0
     assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ctrl_c_after_training_says_what_is_saved_and_resume_finishes(tiny_data, tmp_path,
+                                                                       monkeypatch, capsys):
+    """Ctrl-C in the test pass: exit 130, the checkpoint holds the finished training and
+    --resume writes the outputs; Ctrl-C while drawing: model and metrics are saved."""
+    from convblocks.cli import evaluate as cli_evaluate
+    from convblocks.cli import train as cli_train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli_evaluate, "evaluate_model", interrupted)
+        assert main(tiny_args(tiny_data, out)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after training" in err and "--resume" in err
+    assert not (out / "model.npz").exists() and (out / "checkpoint.npz").exists()
+    assert main(["train", "--resume", str(out), "--quiet", "--no-plots"]) == 0
+    assert (out / "model.npz").exists() and (out / "metrics.json").exists()
+
+    out2 = tmp_path / "run2"
+    monkeypatch.setattr(cli_train, "_plots", interrupted)
+    assert main(tiny_args(tiny_data, out2)) == 130
+    assert "model.npz and metrics.json are saved; the figures are incomplete" in \
+        capsys.readouterr().err
+    assert (out2 / "model.npz").exists() and (out2 / "metrics.json").exists()

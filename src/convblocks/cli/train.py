@@ -582,44 +582,54 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
     fit_time = time.perf_counter() - t_fit
     history = checkpoint.history
 
-    # Test set: one prediction pass gives accuracy, loss, confusion matrix and table.
-    from .evaluate import evaluate_model
-    test = evaluate_model(model, data["x_test"], data["y_test"], classes)
-    probs, cm, table_rows = test["probs"], test["cm"], test["per_class"]
-    print(f"\ntest accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}) on "
-          f"{len(probs)} images\n{test['table']}")
+    saved = False  # model.npz and metrics.json written
+    try:
+        # Test set: one prediction pass gives accuracy, loss, confusion matrix and table.
+        from .evaluate import evaluate_model
+        test = evaluate_model(model, data["x_test"], data["y_test"], classes)
+        probs, cm, table_rows = test["probs"], test["cm"], test["per_class"]
+        print(f"\ntest accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}) on "
+              f"{len(probs)} images\n{test['table']}")
 
-    model.save(out / "model.npz", include_optimizer=True,
-               extra={"dataset": opts["dataset"], "classes": classes,
-                      "data_format": opts["data_format"], "epoch": opts["epochs"],
-                      "test_accuracy": float(test["accuracy"])})
-    rates = [r for r in history.get("images_per_s", []) if r]
-    metrics = {
-        "test_accuracy": float(test["accuracy"]), "test_loss": float(test["loss"]),
-        "per_class": table_rows, "confusion_matrix": cm.tolist(), "history": history,
-        "wall_time_s": time.perf_counter() - t_start, "fit_time_s": fit_time,
-        "images_per_s": float(np.mean(rates)) if rates else None,
-        "n_train": n_train, "n_val": 0 if val is None else len(val[0]),
-        "n_test": len(probs), "seed": opts["seed"], "options": opts,
-        "resumed_from_epoch": initial_epoch if args.resume is not None else None,
-        "resumed_from_batch": None if position is None else position["batch"], "figures": {},
-        "command": "convblocks " + " ".join(sys.argv[1:]),
-    }
-    # The model and the metrics are saved before drawing: a failing figure loses neither.
-    write_json(out / "metrics.json", metrics)
-    if not args.no_plots:
-        try:
-            metrics["figures"] = _plots(model, data, history, probs, cm, out, opts)
-        except Exception as exc:  # noqa: BLE001 - reported; model and metrics are saved
-            print(f"convblocks train: error: drawing the figures failed ({type(exc).__name__}: "
-                  f"{exc}); {out / 'model.npz'} and metrics.json are saved", file=sys.stderr)
-            return 1
-        metrics["wall_time_s"] = time.perf_counter() - t_start
+        model.save(out / "model.npz", include_optimizer=True,
+                   extra={"dataset": opts["dataset"], "classes": classes,
+                          "data_format": opts["data_format"], "epoch": opts["epochs"],
+                          "test_accuracy": float(test["accuracy"])})
+        rates = [r for r in history.get("images_per_s", []) if r]
+        metrics = {
+            "test_accuracy": float(test["accuracy"]), "test_loss": float(test["loss"]),
+            "per_class": table_rows, "confusion_matrix": cm.tolist(), "history": history,
+            "wall_time_s": time.perf_counter() - t_start, "fit_time_s": fit_time,
+            "images_per_s": float(np.mean(rates)) if rates else None,
+            "n_train": n_train, "n_val": 0 if val is None else len(val[0]),
+            "n_test": len(probs), "seed": opts["seed"], "options": opts,
+            "resumed_from_epoch": initial_epoch if args.resume is not None else None,
+            "resumed_from_batch": None if position is None else position["batch"], "figures": {},
+            "command": "convblocks " + " ".join(sys.argv[1:]),
+        }
+        # The model and the metrics are saved before drawing: a failing figure loses neither.
         write_json(out / "metrics.json", metrics)
-    figures = metrics["figures"]
-    print(f"wrote {out / 'model.npz'}, metrics.json"
-          + (", " + ", ".join(figures.values()) if figures else "")
-          + f" ({metrics['wall_time_s']:.0f} s)")
+        saved = True
+        if not args.no_plots:
+            try:
+                metrics["figures"] = _plots(model, data, history, probs, cm, out, opts)
+            except Exception as exc:  # noqa: BLE001 - reported; model and metrics are saved
+                print(f"convblocks train: error: drawing the figures failed ({type(exc).__name__}: "
+                      f"{exc}); {out / 'model.npz'} and metrics.json are saved", file=sys.stderr)
+                return 1
+            metrics["wall_time_s"] = time.perf_counter() - t_start
+            write_json(out / "metrics.json", metrics)
+        figures = metrics["figures"]
+        print(f"wrote {out / 'model.npz'}, metrics.json"
+              + (", " + ", ".join(figures.values()) if figures else "")
+              + f" ({metrics['wall_time_s']:.0f} s)")
+    except KeyboardInterrupt:
+        # Training is complete (the checkpoint holds it); only the report was cut short.
+        done = (f"{out / 'model.npz'} and metrics.json are saved; the figures are incomplete"
+                if saved else f"{out / CHECKPOINT} holds the finished training; "
+                f"`convblocks train --resume {out}` runs the test pass and writes the outputs")
+        print(f"\ninterrupted after training: {done}", file=sys.stderr)
+        return 130
     return 0
 
 
