@@ -55,9 +55,10 @@ def test_max_pool_temporaries_follow_the_workspace_limit(rng, options, threads):
     x = rng.standard_normal((16, 64, 64, 32)).astype(np.float32)  # 8 MiB
     limit = 4 * MiB
     bounded = _temporaries(x, options, limit, threads)
-    unbounded = _temporaries(x, options, 256 * MiB, threads)
+    unbounded = _temporaries(x, options, 256 * MiB, threads)  # one chunk per thread
     # each thread's chunk is sized from the limit (measured 4.5-5.0 MiB with one thread,
     # 3.6-6.9 with two); 2 MiB covers the accounting's slack and small per-call arrays
     bound = threads * limit + 2 * MiB
     assert bounded <= bound, (bounded / MiB, threads)
-    assert unbounded > bound  # the bound is meaningful: one whole-batch chunk exceeds it
+    if threads == 1:  # with two threads the chunks may or may not overlap in time
+        assert unbounded > bound  # the bound is meaningful: a whole-batch chunk exceeds it
