@@ -71,6 +71,16 @@ def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
+def as_bool(value: Any, name: str) -> bool:
+    """``value`` as a Python bool; anything but a bool or ``np.bool_`` raises ``TypeError``.
+
+    Flags are never read by truthiness: ``training="no"`` would otherwise mean True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def as_pair(value: Any, name: str, *, minimum: int | None = None) -> tuple[int, int]:
     """Return an int or a pair of ints as ``(h, w)``."""
     if isinstance(value, (tuple, list)):

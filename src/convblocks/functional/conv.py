@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_float_array, as_int, as_pair, check_data_format, check_ndim, result_dtype, shape_str
+from .checks import as_bool, as_float_array, as_int, as_pair, check_data_format, check_ndim, result_dtype, shape_str
 from .gemm_conv import conv_forward, conv_forward_keep_columns, conv_input_grad, conv_weight_grad
 from .padding import Padding2D, output_size, resolve_padding, same_padding_1d
 
@@ -166,8 +166,7 @@ def _check_dy(dy: Any, cache: Any, compute_dx: Any, cache_type: type, forward: s
     if not isinstance(cache, cache_type):
         raise TypeError(f"cache must be the {cache_type.__name__} returned by {forward}; "
                         f"got {type(cache).__name__}")
-    if not isinstance(compute_dx, (bool, np.bool_)):
-        raise TypeError(f"compute_dx must be True or False; got {compute_dx!r} ({type(compute_dx).__name__})")
+    as_bool(compute_dx, "compute_dx")
     dy = as_float_array(dy, "dy")
     if dy.shape != cache.out_shape:
         raise ValueError(f"dy must have the forward output's shape {shape_str(cache.out_shape)} "

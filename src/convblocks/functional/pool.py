@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import buffers
-from .checks import as_float_array, as_pair, check_data_format, check_ndim, shape_str
+from .checks import as_bool, as_float_array, as_pair, check_data_format, check_ndim, shape_str
 from .padding import Padding2D, output_size, resolve_padding
 from .threads import get_num_threads, run_chunks, threads_for
 from .windows import pad_hw
@@ -370,12 +370,6 @@ def _check_input(x: Any, data_format: Any, name: str = "x") -> tuple[np.ndarray,
     return x, data_format, _h_axis(data_format)
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
 def _check_cache(cache: Any, cls: type, op: str) -> None:
     if not isinstance(cache, cls):
         raise TypeError(f"{op}: cache must be the {cls.__name__} returned by the forward; "
@@ -528,7 +522,7 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     gradient to its first maximum in row-major order.
     """
     x, data_format, h_axis = _check_input(x, data_format)
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode")
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
     geom = _geometry("max_pool2d", x.shape, h_axis, kernel_size, stride, padding, dilation,
                      ceil_mode)
     _check_channels(x, h_axis, "max_pool2d")
@@ -858,8 +852,8 @@ def avg_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     cache : AvgPool2dCache
     """
     x, data_format, h_axis = _check_input(x, data_format)
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode")
-    count_include_pad = _check_bool(count_include_pad, "count_include_pad")
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    count_include_pad = as_bool(count_include_pad, "count_include_pad")
     geom = _geometry("avg_pool2d", x.shape, h_axis, kernel_size, stride, padding, 1, ceil_mode)
     _check_channels(x, h_axis, "avg_pool2d")
     divisor = _avg_divisor(x.shape, geom, count_include_pad)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import as_bool
 from .padding import Padding2D
 from .workspace import batch_chunk
 
@@ -56,9 +57,7 @@ def set_winograd(enabled: bool) -> bool:
     setting.
     """
     global _enabled
-    if not isinstance(enabled, (bool, np.bool_)):
-        raise TypeError(f"enabled must be True or False; got {enabled!r} ({type(enabled).__name__})")
-    previous, _enabled = _enabled, bool(enabled)
+    previous, _enabled = _enabled, as_bool(enabled, "enabled")
     return previous
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..functional.checks import as_float_array, shape_str
+from ..functional.checks import as_bool, as_float_array, shape_str
 
 __all__ = ["Layer", "LAYERS", "layer_from_config", "image_channels", "to_jsonable", "to_tuple",
            "as_bool"]
@@ -22,17 +22,6 @@ __all__ = ["Layer", "LAYERS", "layer_from_config", "image_channels", "to_jsonabl
 #: Every concrete layer class by name, filled in by ``Layer.__init_subclass__``;
 #: ``layer_from_config`` uses it to rebuild a saved architecture.
 LAYERS: dict[str, type["Layer"]] = {}
-
-
-def as_bool(value: Any, name: str) -> bool:
-    """``value`` as a Python bool; anything but a bool or ``np.bool_`` raises ``TypeError``.
-
-    Flags such as ``training`` are never read by truthiness: ``training="no"`` would
-    otherwise mean True.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -21,7 +21,7 @@ from ..functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwa
                           conv_transpose2d, conv_transpose2d_backward, global_avg_pool2d,
                           global_avg_pool2d_backward, global_max_pool2d,
                           global_max_pool2d_backward, max_pool2d, max_pool2d_backward)
-from ..functional.checks import as_int, as_pair, check_data_format
+from ..functional.checks import as_bool, as_int, as_pair, check_data_format
 from ..functional.padding import resolve_padding
 from .base import Layer, image_channels, to_jsonable, to_tuple
 from .initializers import check_initializer, initialize
@@ -51,9 +51,7 @@ class _ConvBase(Layer):
         self.dilation = as_pair(dilation, "dilation", minimum=1)
         self.groups = as_int(groups, "groups", minimum=1)
         self.padding = _check_padding(padding)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"use_bias must be True or False; got {use_bias!r}")
-        self.use_bias = bool(use_bias)
+        self.use_bias = as_bool(use_bias, "use_bias")
         self.data_format = check_data_format(data_format)
         self.kernel_init = check_initializer(kernel_init)
         if self.filters % self.groups:
@@ -200,9 +198,7 @@ class _PoolBase(Layer):
         self.kernel_size = as_pair(kernel_size, "kernel_size", minimum=1)
         self.stride = None if stride is None else as_pair(stride, "stride", minimum=1)
         self.padding = _check_padding(padding)
-        if not isinstance(ceil_mode, (bool, np.bool_)):
-            raise TypeError(f"ceil_mode must be True or False; got {ceil_mode!r}")
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = as_bool(ceil_mode, "ceil_mode")
         self.data_format = check_data_format(data_format)
         self._cache: Any = None
 
@@ -262,10 +258,7 @@ class AvgPool2D(_PoolBase):
                  data_format: str = "NHWC", name: str | None = None) -> None:
         super().__init__(kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
                          data_format=data_format, name=name)
-        if not isinstance(count_include_pad, (bool, np.bool_)):
-            raise TypeError(f"count_include_pad must be True or False; got "
-                            f"{count_include_pad!r}")
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = as_bool(count_include_pad, "count_include_pad")
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "count_include_pad": self.count_include_pad}
@@ -365,9 +358,7 @@ class Dense(Layer):
                  name: str | None = None) -> None:
         super().__init__(name=name)
         self.units = as_int(units, "units", minimum=1)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"use_bias must be True or False; got {use_bias!r}")
-        self.use_bias = bool(use_bias)
+        self.use_bias = as_bool(use_bias, "use_bias")
         self.kernel_init = check_initializer(kernel_init)
         self._x: np.ndarray | None = None
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..functional.checks import shape_str
+from ..functional.checks import as_bool, shape_str
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "OPTIMIZERS",
            "optimizer_from_config"]
@@ -211,9 +211,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         self.momentum = _number(momentum, "momentum")
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False; got {nesterov!r}")
-        self.nesterov = bool(nesterov)
+        self.nesterov = as_bool(nesterov, "nesterov")
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
 
