@@ -267,3 +267,27 @@ def test_a_grader_bug_is_reported_per_function_with_its_place(monkeypatch):
     assert report.functions["zero_pad"].verdict == "error"
     assert "the grader itself failed on this function (RuntimeError: boom, at test_grade.py:" in hint
     assert report.functions["conv_single_step"].verdict == "pass"
+
+
+def test_a_process_that_cannot_be_restarted_is_that_call_s_crash(tmp_path, monkeypatch):
+    """After a call kills the process, the next call restarts it; if the restart fails
+    (say, a machine so loaded that NumPy does not import in time) that call is reported
+    as crashed, not as a grader bug."""
+    from convblocks.grade.isolation import Sandbox
+
+    path = tmp_path / "sub.py"
+    path.write_text("import os\n\ndef die():\n    os._exit(3)\n\ndef ok():\n    return 1\n")
+    with Sandbox(read_submission(str(path)), timeout=TIMEOUT, memory=0) as box:
+        box.start()
+        first = box.call("die", [])
+        assert first.status == "crashed" and "status 3" in first.error["message"]
+
+        def fail() -> None:
+            raise RuntimeError("the grading process failed to start (timed out)")
+        monkeypatch.setattr(box, "start", fail)
+        second = box.call("ok", [])
+        assert second.status == "crashed"
+        assert second.error["message"] == ("the grading process could not be restarted: the "
+                                           "grading process failed to start (timed out)")
+        monkeypatch.undo()
+        assert box.call("ok", []).status == "ok"  # a later call restarts it again

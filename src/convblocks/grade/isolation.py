@@ -254,8 +254,13 @@ class Sandbox:
         ``substitute`` maps names in the learner's module to reference helpers
         (``{"zero_pad": "zero_pad"}``) for the duration of this call.
         """
-        if self._proc is None:
-            self.start()
+        if self._proc is None:  # the last call killed it: a fresh process, the code run again
+            try:
+                self.start()
+            except RuntimeError as exc:  # e.g. a loaded machine: this call's fault, not the grader's
+                return Outcome("crashed", output=self.captured()[-1500:], error={
+                    "type": "Crash", "where": [],
+                    "message": f"the grading process could not be restarted: {exc}"})
         try:
             self._send({"op": "call", "name": name, "substitute": substitute or {}}, args)
             frame = self._read_frame(time.monotonic() + self.timeout)
