@@ -227,3 +227,23 @@ def test_predict_into_a_closed_pipe_ends_quietly(trained, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((50, 28, 28, 1), np.float32))
     r = closed_pipe_run(["predict", str(model_path), str(tmp_path / "x.npy")])
     assert r.returncode == 1 and r.stderr == ""
+
+
+def test_evaluation_loss_comes_from_the_logits_even_where_softmax_underflows():
+    """A true class far below the others has probability 0 in float32; its loss is
+    still log-sum-exp minus its logit (about 200 here), not -log of the smallest float."""
+    from convblocks import nn
+    from convblocks.cli.evaluate import evaluate_model
+
+    model = nn.Sequential([nn.Flatten(), nn.Dense(3)], input_shape=(1, 1, 1), seed=0)
+    model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(lr=0.1))
+    params = model.params()
+    params["1.kernel"][...] = [[100.0, -100.0, 0.0]]
+    params["1.bias"][...] = 0.0
+    x = np.ones((2, 1, 1, 1), dtype=np.float32)
+    y = np.array([1, 0])  # logits (100, -100, 0): true class 1 underflows, class 0 is right
+    result = evaluate_model(model, x, y, ["a", "b", "c"])
+    assert result["probs"][0, 1] == 0.0  # the underflow this test is about
+    lse = 100.0 + np.log1p(np.exp(-100.0) + np.exp(-200.0))
+    np.testing.assert_allclose(result["loss"], ((lse + 100.0) + (lse - 100.0)) / 2, rtol=1e-6)
+    assert result["accuracy"] == 0.5

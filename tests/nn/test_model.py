@@ -272,6 +272,11 @@ def test_predict_evaluate_and_uint8_input():
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
     ev = model.evaluate(x, y, batch_size=6)
     assert ev["accuracy"] == np.mean(p.argmax(1) == y)
+    logits = model.predict(x, batch_size=7, raw=True)  # the network's outputs, batch by batch
+    np.testing.assert_allclose(logits, model.forward(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(nn.losses.softmax(logits), p, rtol=1e-6)
+    with pytest.raises(TypeError, match="raw must be True or False; got 1"):
+        model.predict(x, raw=1)
     xi = (np.abs(x) * 50).astype(np.uint8)
     assert model.predict(xi).dtype == np.float32
     model.fit(xi, y, epochs=1, batch_size=10)

@@ -84,13 +84,16 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str], *,
     """
     from convblocks.plots import confusion_matrix
 
-    probs = model.predict(x, batch_size=batch_size)
-    if probs.ndim != 2 or probs.shape[1] != len(classes):
-        raise ValueError(f"the model outputs shape {probs.shape[1:]}; expected {len(classes)} "
+    from convblocks.nn.losses import log_softmax, softmax
+
+    logits = model.predict(x, batch_size=batch_size, raw=True)
+    if logits.ndim != 2 or logits.shape[1] != len(classes):
+        raise ValueError(f"the model outputs shape {logits.shape[1:]}; expected {len(classes)} "
                          f"class probabilities for this data set")
+    probs = model.loss.output_transform(logits) if model.loss is not None else softmax(logits)
     pred = probs.argmax(axis=1)
-    p_true = probs[np.arange(len(y)), y]
-    loss = float(-np.mean(np.log(np.maximum(p_true, np.finfo(probs.dtype).tiny))))
+    # from the logits: exact even where a probability underflows to 0
+    loss = float(-np.mean(log_softmax(logits)[np.arange(len(y)), y]))
     cm = confusion_matrix(y, pred, len(classes))
     rows, table = per_class_table(cm, classes)
     return {"accuracy": float(np.mean(pred == y)), "loss": loss, "probs": probs, "cm": cm,

@@ -629,14 +629,18 @@ class Sequential:
             self._clear()
         return {"loss": loss_sum / n, "accuracy": self._acc(correct, n)}
 
-    def predict(self, x: Any, *, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: Any, *, batch_size: int = 256, raw: bool = False) -> np.ndarray:
         """Class probabilities ``(N, classes)``: the softmax of the logits.
 
-        With a non-classification loss (MSE) the raw outputs are returned instead.
+        With a non-classification loss (MSE) the raw outputs are returned instead;
+        ``raw=True`` returns the raw outputs (logits) for any loss.
         """
         x = self._check_input(x)
         batch_size = as_int(batch_size, "batch_size", minimum=1)
-        transform = softmax if self.loss is None else self.loss.output_transform
+        if as_bool(raw, "raw"):
+            transform = lambda out: out  # noqa: E731
+        else:
+            transform = softmax if self.loss is None else self.loss.output_transform
         try:
             outs = [transform(self.forward(x[lo:lo + batch_size], training=False))
                     for lo in range(0, x.shape[0], batch_size)]
