@@ -291,3 +291,16 @@ def test_a_process_that_cannot_be_restarted_is_that_call_s_crash(tmp_path, monke
                                            "grading process failed to start (timed out)")
         monkeypatch.undo()
         assert box.call("ok", []).status == "ok"  # a later call restarts it again
+
+
+def test_frames_larger_than_a_pipe_buffer_cross_both_ways(tmp_path):
+    """A 2 MiB argument and result (pipes hold 64 KiB) arrive whole and unchanged."""
+    from convblocks.grade.isolation import Sandbox
+
+    path = tmp_path / "sub.py"
+    path.write_text("def twice(a):\n    return a * 2\n")
+    a = np.random.default_rng(0).standard_normal((512, 512))
+    with Sandbox(read_submission(str(path)), timeout=TIMEOUT, memory=0) as box:
+        out = box.call("twice", [a])
+    assert out.status == "ok"
+    np.testing.assert_array_equal(out.value, a * 2)
