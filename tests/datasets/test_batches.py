@@ -49,3 +49,38 @@ def test_unshuffled_batches_give_back_every_example_in_order(batch_size):
     got = list(iterate_batches(x, y, batch_size, shuffle=False))
     np.testing.assert_array_equal(np.concatenate([xb for xb, _ in got]), x)
     np.testing.assert_array_equal(np.concatenate([yb for _, yb in got]), y)
+
+
+@pytest.mark.parametrize("flag", ["shuffle", "drop_last"])
+def test_flags_are_not_read_by_truthiness(flag):
+    # shuffle="no" used to shuffle, drop_last="no" to drop.
+    with pytest.raises(TypeError, match=f"{flag} must be True or False; got 'no'"):
+        list(batch_indices(5, 2, **{flag: "no"}))
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.5, TypeError), ("a", TypeError)])
+def test_bad_seed_names_the_argument(seed, error):
+    with pytest.raises(error, match=f"seed must be None, an int >= 0.*got {seed!r}"):
+        list(batch_indices(5, 2, shuffle=True, seed=seed))
+
+
+def test_bad_arguments_fail_at_the_call_not_at_the_first_batch():
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        batch_indices(5, 0)
+    with pytest.raises(ValueError, match="same number of examples"):
+        iterate_batches(np.zeros(3), np.zeros(2), 2)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_x_and_y_must_be_arrays_with_an_example_axis(shuffle):
+    # A list worked unshuffled and failed deep in NumPy's indexing when shuffled.
+    with pytest.raises(TypeError, match="x must be a numpy array of shape \\(N, ...\\); got list"):
+        list(iterate_batches([1, 2, 3], None, 2, shuffle=shuffle, seed=0))
+    with pytest.raises(TypeError, match="y must be a numpy array.*ndarray of shape \\(\\)"):
+        list(iterate_batches(np.zeros(3), np.array(1), 2, shuffle=shuffle, seed=0))
+
+
+def test_batch_larger_than_n_and_empty_data():
+    assert [b.tolist() for b in batch_indices(3, 10)] == [[0, 1, 2]]
+    assert list(batch_indices(3, 10, drop_last=True)) == []
+    assert list(iterate_batches(np.zeros((0, 2)), np.zeros(0), 4, shuffle=True, seed=0)) == []

@@ -181,3 +181,30 @@ def test_real_fashion_mnist():
     assert x.shape == (60000, 28, 28, 1) and xt.shape == (10000, 28, 28, 1)
     assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
     assert x.dtype == np.float32 and 0 <= x.min() and x.max() == 1
+
+
+def test_not_found_message_names_the_missing_file(clean_env):
+    make_idx_dataset(clean_env / "d")
+    os.remove(clean_env / "d" / FILES[2])
+    (clean_env / "d" / FILES[2]).mkdir()             # a folder where the file should be
+    with pytest.raises(FileNotFoundError) as info:
+        fm.load_idx_dataset(TINY, clean_env / "d")
+    msg = str(info.value)
+    assert f"{clean_env / 'd'} (lacks t10k-images-idx3-ubyte.gz)" in msg
+    assert f"{clean_env / 'd' / 'tiny-mnist'} (no such folder" in msg
+
+
+def test_a_search_folder_that_cannot_be_examined_is_skipped(clean_env, monkeypatch):
+    # Path.is_file() raises (not False) for EACCES or ENAMETOOLONG; that used to escape
+    # as a bare OSError instead of moving on to the cache.
+    monkeypatch.setenv("CONVBLOCKS_DATA", str(clean_env / ("a" * 300)))
+    want = make_idx_dataset(fm.cache_dir("tiny-mnist"), seed=4)
+    np.testing.assert_array_equal(fm.load_idx_dataset(TINY, download=False)[0][1], want[FILES[1]])
+
+
+def test_bad_data_dir_and_dataset_name_are_named():
+    from convblocks.datasets import load_dataset
+    with pytest.raises(TypeError, match="data_dir must be a folder .*got 5 \\(int\\)"):
+        load_mnist(5)
+    with pytest.raises(ValueError, match="dataset must be one of .*got \\['mnist'\\]"):
+        load_dataset(["mnist"])

@@ -91,3 +91,17 @@ def test_missing_file_is_value_error_naming_it(tmp_path):
 def test_write_idx_rejects_unknown_dtype(tmp_path):
     with pytest.raises(TypeError, match="no IDX type code"):
         write_idx(tmp_path / "x", np.zeros(3, dtype=np.uint16))
+
+
+def test_dims_whose_product_overflows_int64_are_a_clear_error(tmp_path):
+    # 65536**4 == 2**64 wrapped to 0 in int64, so an empty payload "matched".
+    path = tmp_path / "huge"
+    path.write_bytes(struct.pack(">HBB4I", 0, 0x08, 4, 65536, 65536, 65536, 65536))
+    with pytest.raises(ValueError, match=r"huge: truncated IDX payload.*need "
+                                         r"18446744073709551616 bytes, the file holds 0"):
+        read_idx(path)
+
+
+def test_parse_idx_refuses_text():
+    with pytest.raises(TypeError, match="raw must be the bytes of an IDX file; got str"):
+        parse_idx("\x00\x00\x08\x01\x00\x00\x00\x01\x07")

@@ -27,7 +27,7 @@ CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES,
 def load_dataset(name: str, data_dir=None, **kwargs):
     """Load a data set by name (``"fashion-mnist"``, ``"mnist"`` or ``"signs"``)."""
     loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist, "signs": load_signs}
-    if name not in loaders:
+    if not isinstance(name, str) or name not in loaders:
         raise ValueError(f"dataset must be one of {', '.join(map(repr, loaders))}; got {name!r}")
     return loaders[name](data_dir, **kwargs)
 

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from convblocks.functional.checks import as_int
+from convblocks.functional.checks import as_bool, as_int
 
 __all__ = ["batch_indices", "iterate_batches"]
 
@@ -39,16 +39,26 @@ def batch_indices(n: int, batch_size: int, *, shuffle: bool = False,
     numpy.ndarray
         int64 indices of shape (b,), b <= batch_size.
     """
+    # Checked (and the order drawn) now, not at the first next(): a plain function
+    # returning a generator, so a bad argument fails where it is given.
     n = as_int(n, "n", minimum=0)
     batch_size = as_int(batch_size, "batch_size", minimum=1)
+    shuffle = as_bool(shuffle, "shuffle")
+    drop_last = as_bool(drop_last, "drop_last")
     if shuffle:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        if isinstance(seed, np.random.Generator):
+            rng = seed
+        else:
+            try:
+                rng = np.random.default_rng(seed)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"seed must be None, an int >= 0, a sequence of them or a "
+                                f"numpy.random.Generator; got {seed!r} ({exc})") from None
         order = rng.permutation(n)
     else:
         order = np.arange(n)
     stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
-        yield order[start:start + batch_size]
+    return (order[start:start + batch_size] for start in range(0, stop, batch_size))
 
 
 def iterate_batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, *,
@@ -69,12 +79,20 @@ def iterate_batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, *,
     (numpy.ndarray, numpy.ndarray or None)
         Shapes (b, ...) each; copies when shuffled, views otherwise.
     """
+    for name, a in (("x", x), ("y", y)):
+        if a is not None and (not isinstance(a, np.ndarray) or a.ndim == 0):
+            raise TypeError(f"{name} must be a numpy array of shape (N, ...); got "
+                            f"{type(a).__name__}{' of shape ()' if np.ndim(a) == 0 else ''}")
     if y is not None and len(y) != len(x):
         raise ValueError(f"x and y must hold the same number of examples; got {len(x)} "
                          f"and {len(y)}")
-    for idx in batch_indices(len(x), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last):
-        if not shuffle:  # contiguous range: slice (a view) instead of gathering
-            s = slice(int(idx[0]), int(idx[-1]) + 1)
-            yield x[s], (None if y is None else y[s])
-        else:
-            yield x[idx], (None if y is None else y[idx])
+    batches = batch_indices(len(x), batch_size, shuffle=shuffle, seed=seed,
+                            drop_last=drop_last)
+    return (_take(x, y, idx, shuffle) for idx in batches)
+
+
+def _take(x, y, idx, shuffle):
+    if not shuffle:  # contiguous range: slice (a view) instead of gathering
+        s = slice(int(idx[0]), int(idx[-1]) + 1)
+        return x[s], (None if y is None else y[s])
+    return x[idx], (None if y is None else y[idx])

@@ -10,6 +10,9 @@ destination is either absent, the previous file, or the complete verified file.
 from __future__ import annotations
 
 import hashlib
+import http.client
+import math
+import numbers
 import os
 import urllib.error
 import urllib.request
@@ -24,6 +27,16 @@ _CHUNK = 1 << 20
 
 class DownloadError(OSError):
     """A download failed: the server could not be reached or answered with an error."""
+
+
+def check_timeout(timeout) -> float:
+    """``timeout`` as a float; anything but a finite number of seconds > 0 raises."""
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout must be a number of seconds; got {timeout!r} "
+                        f"({type(timeout).__name__})")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a number of seconds > 0; got {timeout!r}")
+    return float(timeout)
 
 
 def md5_of_file(path: str | os.PathLike) -> str:
@@ -58,22 +71,34 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None, timeout: flo
     Raises
     ------
     DownloadError
-        The server could not be reached or answered with an HTTP error.
+        The server could not be reached, answered with an HTTP error or not in HTTP,
+        or the transfer broke off (fewer bytes than its Content-Length).
     ValueError
         The checksum does not match (the downloaded bytes are discarded).
     """
+    timeout = check_timeout(timeout)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5(usedforsecurity=False)
     with atomic_write(dest, suffix=".part") as out:  # any error below discards the part
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
+                length = response.headers.get("Content-Length")
+                received = 0
                 for block in iter(lambda: response.read(_CHUNK), b""):
                     digest.update(block)
                     out.write(block)
+                    received += len(block)
+        except http.client.HTTPException as exc:  # IncompleteRead, BadStatusLine, ...
+            raise DownloadError(f"could not download {url}: {exc!r}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise DownloadError(f"could not download {url}: {reason}") from None
+        # http.client returns b"" (no error) when the server closes the connection
+        # before Content-Length bytes came: a truncated file must not pass.
+        if length is not None and length.strip().isdigit() and received != int(length):
+            raise DownloadError(f"could not download {url}: the connection closed after "
+                                f"{received} of {int(length)} bytes")
         got = digest.hexdigest()
         if md5 is not None and got != md5.lower():
             raise ValueError(f"checksum mismatch for {url}: MD5 {got}, expected {md5}; "

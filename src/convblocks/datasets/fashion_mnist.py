@@ -11,7 +11,7 @@ Search order (the first directory holding all four files wins):
    published MD5 and written atomically (:func:`convblocks.datasets.download.download`).
    The base URL can be replaced with ``base_url=`` or ``$CONVBLOCKS_<NAME>_URL``
    (e.g. ``CONVBLOCKS_FASHION_MNIST_URL``); ``download=False`` or
-   ``CONVBLOCKS_OFFLINE=1`` disables the download.
+   ``CONVBLOCKS_OFFLINE`` set to anything but empty or ``0`` disables the download.
 
 Only downloaded files are checksummed: distributions recompress the files (Debian's
 differ byte-wise from upstream), so local files are validated by their IDX structure
@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import DownloadError, download as _download
+from convblocks.functional.checks import as_bool
+
+from .download import DownloadError, check_timeout, download as _download
 from .idx import read_idx
 
 __all__ = ["load_fashion_mnist", "load_mnist", "load_idx_dataset", "IdxDataset",
@@ -101,6 +103,9 @@ def cache_dir(name: str) -> Path:
 def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The local folders searched for data set ``name``, in order (see the module doc)."""
     if data_dir is not None:
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise TypeError(f"data_dir must be a folder (str or os.PathLike) or None; got "
+                            f"{data_dir!r} ({type(data_dir).__name__})")
         return [Path(data_dir), Path(data_dir) / name]
     dirs = []
     env = os.environ.get("CONVBLOCKS_DATA")
@@ -111,10 +116,19 @@ def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Pa
     return dirs
 
 
+def path_is(path: Path, kind: str) -> bool:
+    """``path.is_file()`` / ``is_dir()``, False where the path cannot even be examined
+    (a folder without search permission, a name too long): Path raises there."""
+    try:
+        return getattr(path, kind)()
+    except OSError:
+        return False
+
+
 def _find_file(folder: Path, file_name: str) -> Path | None:
     """``file_name`` in ``folder``, or its uncompressed twin (no ``.gz``)."""
     for candidate in (folder / file_name, folder / file_name.removesuffix(".gz")):
-        if candidate.is_file():
+        if path_is(candidate, "is_file"):
             return candidate
     return None
 
@@ -134,7 +148,7 @@ def _fetch(spec: IdxDataset, base_url: str, md5: dict, timeout: float) -> dict[s
     paths = {}
     for f in _FILES:
         dest = target / f
-        if not dest.is_file():
+        if not path_is(dest, "is_file"):
             if f not in md5:
                 raise ValueError(f"{spec.name}: no MD5 given for {f}; every download is "
                                  f"verified")
@@ -144,7 +158,12 @@ def _fetch(spec: IdxDataset, base_url: str, md5: dict, timeout: float) -> dict[s
 
 
 def _not_found(spec: IdxDataset, dirs: list[Path], explicit: bool, reason: str) -> FileNotFoundError:
-    looked = "\n".join(f"  {d}" for d in dirs)
+    def state(d: Path) -> str:
+        if not path_is(d, "is_dir"):
+            return " (no such folder, or it cannot be read)"
+        missing = [f for f in _FILES if _find_file(d, f) is None]
+        return f" (lacks {', '.join(missing)})" if missing else ""
+    looked = "\n".join(f"  {d}{state(d)}" for d in dirs)
     files = ", ".join(_FILES)
     how = "Get the data with ONE of:\n"
     if spec.name == FASHION_MNIST.name:
@@ -201,6 +220,8 @@ def load_idx_dataset(spec: IdxDataset, data_dir: str | os.PathLike | None = None
 
     Returns and raises as :func:`load_fashion_mnist`.
     """
+    download = as_bool(download, "download")
+    check_timeout(timeout)
     explicit = data_dir is not None
     dirs = search_dirs(spec.name, data_dir)
     paths = _find_local(spec, dirs)
@@ -215,6 +236,10 @@ def load_idx_dataset(spec: IdxDataset, data_dir: str | os.PathLike | None = None
             paths = _fetch(spec, url, spec.md5 if md5 is None else md5, timeout)
         except DownloadError as exc:
             raise _not_found(spec, dirs, False, f"and the download failed: {exc}") from None
+        except OSError as exc:  # creating or writing the cache folder, not the network
+            raise _not_found(spec, dirs, False, f"and the cache folder "
+                             f"{cache_dir(spec.name)} cannot be written ({exc}); point "
+                             f"XDG_CACHE_HOME at a writable folder") from None
     return _validate(spec, paths)
 
 

@@ -11,6 +11,7 @@ a short or over-long payload, a truncated or corrupt gzip stream) raises a
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -64,6 +65,9 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
         Bad magic number, unknown type code, or a payload whose length differs from
         ``prod(dims) * itemsize`` (too short: truncated; too long: trailing bytes).
     """
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise TypeError(f"raw must be the bytes of an IDX file; got {type(raw).__name__}")
+    raw = bytes(raw)
     if raw[:2] == _GZIP_MAGIC:
         raw = _decompress(raw, source)
     if len(raw) < 4:
@@ -85,7 +89,7 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
                          f"{ndim}-dimension header needs {header}")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = IDX_TYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # exact: np.prod would wrap around
     got = len(raw) - header
     if got < expected:
         raise ValueError(f"{source}: truncated IDX payload: dims {dims} need {expected} "

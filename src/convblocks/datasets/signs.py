@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .fashion_mnist import path_is
+
 __all__ = ["load_signs", "SIGNS_CLASSES", "signs_search_dirs"]
 
 SIGNS_CLASSES = tuple(str(d) for d in range(6))
@@ -53,20 +55,29 @@ def _read_split(h5py, path: Path, split: str):
         if missing:
             raise ValueError(f"{path}: missing dataset(s) {', '.join(missing)}; a SIGNS file "
                              f"holds {kx}, {ky} and list_classes")
+        groups = [k for k in (kx, ky, "list_classes") if not isinstance(f[k], h5py.Dataset)]
+        if groups:
+            raise ValueError(f"{path}: {', '.join(groups)} must be HDF5 datasets (arrays); "
+                             f"the file holds group(s) under these names")
         x = np.asarray(f[kx][()])
         y = np.asarray(f[ky][()])
         n_classes = int(np.asarray(f["list_classes"][()]).size)
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"{path}: {kx} must be RGB images of shape (N, H, W, 3); got shape "
                          f"{x.shape}")
-    if y.size != x.shape[0]:
-        raise ValueError(f"{path}: {ky} holds {y.size} labels for {x.shape[0]} images")
+    n = x.shape[0]
+    # (N,), or the course's (1, N) / a column (N, 1); any other shape of N labels
+    # (e.g. (2, N/2)) would be flattened into a wrong pairing of images and labels.
+    if y.shape not in ((n,), (1, n), (n, 1)):
+        raise ValueError(f"{path}: {ky} must hold one label per image, shape ({n},) or "
+                         f"(1, {n}); got shape {y.shape} for {n} images")
     if y.dtype.kind not in "iu":
         raise ValueError(f"{path}: {ky} must hold integer class labels; got dtype {y.dtype}")
-    y = y.reshape(-1).astype(np.int64)
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
+    y = y.reshape(-1)
+    if y.size and (y.min() < 0 or y.max() >= n_classes):  # before the int64 cast
         raise ValueError(f"{path}: labels must lie in 0..{n_classes - 1} (list_classes has "
                          f"{n_classes} entries); got {y.min()}..{y.max()}")
+    y = y.astype(np.int64)
     # The course's files hold uint8 pixels: any integer pixels must lie in 0..255.
     if x.dtype.kind not in "iu":
         raise ValueError(f"{path}: {kx} must hold 8-bit pixel values (uint8, as the course's "
@@ -106,8 +117,14 @@ def load_signs(data_dir: str | os.PathLike | None = None):
     dirs = signs_search_dirs(data_dir)
     for folder in dirs:
         paths = {s: folder / f for s, f in _FILES.items()}
-        if all(p.is_file() for p in paths.values()):
-            return _read_split(h5py, paths["train"], "train"), _read_split(h5py, paths["test"], "test")
+        if all(path_is(p, "is_file") for p in paths.values()):
+            train = _read_split(h5py, paths["train"], "train")
+            test = _read_split(h5py, paths["test"], "test")
+            if train[0].shape[1:] != test[0].shape[1:]:
+                raise ValueError(f"{paths['test']}: test images of shape "
+                                 f"{test[0].shape[1:]} do not match the training images' "
+                                 f"{train[0].shape[1:]} in {paths['train']}")
+            return train, test
     looked = "\n".join(f"  {d}" for d in dirs)
     raise FileNotFoundError(
         f"signs: train_signs.h5 and test_signs.h5 were not found in:\n{looked}\n"
