@@ -105,6 +105,38 @@ def test_window_larger_than_padded_input(rng):
     assert y.shape == (1, 2, 2, 1)
 
 
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_huge_stride_or_dilation_selecting_one_window_or_tap_works(rng, data_format):
+    """As in PyTorch, a stride past the input selects one window and a dilation on a
+    1-tap axis changes nothing, however large (2**62 used to overflow the strided view)."""
+    huge = 2 ** 62
+    x = _x(rng, (2, 5, 5, 3))
+    w = _x(rng, (2, 2, 3, 4))
+    if data_format == "NCHW":
+        x, w = x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1)
+    for options, same in [({"stride": huge}, {"stride": 5}),
+                          ({"stride": (huge, 1), "padding": "same"}, {"stride": (5, 1), "padding": "same"})]:
+        y, cache = conv2d(x, w, data_format=data_format, **options)
+        y_ref, cache_ref = conv2d(x, w, data_format=data_format, **same)
+        np.testing.assert_array_equal(y, y_ref)
+        dy = rng.standard_normal(y.shape)
+        for got, want in zip(conv2d_backward(dy, cache), conv2d_backward(dy, cache_ref)):
+            np.testing.assert_array_equal(got, want)
+    w1 = _x(rng, (1, 2, 3, 4)) if data_format == "NHWC" else _x(rng, (4, 3, 1, 2))
+    y, _ = conv2d(x, w1, dilation=(huge, 1), data_format=data_format)
+    np.testing.assert_array_equal(y, conv2d(x, w1, data_format=data_format)[0])
+    # transposed: one input pixel, so the stride never steps; backward is a huge-stride conv2d
+    wt = _x(rng, (3, 3, 4, 2)) if data_format == "NHWC" else _x(rng, (2, 4, 3, 3))
+    xt = x[:, :1, :1, :2] if data_format == "NHWC" else x[:, :2, :1, :1]
+    y, cache = conv_transpose2d(xt, wt, stride=huge, data_format=data_format)
+    y_ref, cache_ref = conv_transpose2d(xt, wt, stride=1, data_format=data_format)
+    np.testing.assert_array_equal(y, y_ref)
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(conv_transpose2d_backward(dy, cache), conv_transpose2d_backward(dy, cache_ref)):
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+
+
 def test_empty_axes_are_rejected(rng):
     with pytest.raises(ValueError, match=r"x must have non-empty height, width and channels"):
         conv2d(np.zeros((1, 0, 4, 1)), _x(rng, (1, 1, 1, 1)))

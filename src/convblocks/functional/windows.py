@@ -52,6 +52,9 @@ def window_view(x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, 
     if out_hw is None:
         out_hw = ((H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1)
     Ho, Wo = out_hw
+    # An axis of length 1 never steps: its byte stride is 0, so that a huge stride or
+    # dilation (which then selects a single window or tap) cannot overflow as_strided.
+    sh, sw, dh, dw = (s if n > 1 else 0 for s, n in ((sh, Ho), (sw, Wo), (dh, kh), (dw, kw)))
     st = x.strides
     sH, sW = st[h_axis], st[h_axis + 1]
     if h_axis == 1:  # NHWC
