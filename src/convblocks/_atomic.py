@@ -51,8 +51,12 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[B
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
-                               dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
+                                   dir=directory)
+    except OSError as exc:  # name the destination, not the random temporary name
+        raise type(exc)(exc.errno, f"cannot write {os.fspath(path)!r}: no temporary file in "
+                        f"its folder ({exc.strerror})", directory) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -79,7 +83,12 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[B
 
 
 def finite(obj: Any) -> Any:
-    """``obj`` with every NaN or infinite float replaced by None (strict JSON has neither)."""
+    """``obj`` with every NaN or infinite float replaced by None (strict JSON has neither),
+    NumPy scalars and arrays as Python numbers and lists."""
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
     if isinstance(obj, (float, np.floating)):
         return float(obj) if math.isfinite(obj) else None
     if isinstance(obj, Mapping):
@@ -93,8 +102,10 @@ def write_json(path: str | os.PathLike, obj: Any, *,
                default: Callable[[Any], Any] | None = None) -> None:
     """Write ``obj`` as indented strict JSON (NaN and infinities become null), atomically.
 
-    ``default`` converts objects ``json`` cannot (as ``json.dumps``'s ``default``).
+    ``default`` converts objects ``json`` cannot (as ``json.dumps``'s ``default``); what
+    it returns is made strict the same way.
     """
-    text = json.dumps(finite(obj), indent=2, allow_nan=False, default=default) + "\n"
+    strict = None if default is None else (lambda o: finite(default(o)))
+    text = json.dumps(finite(obj), indent=2, allow_nan=False, default=strict) + "\n"
     with atomic_write(path) as f:
         f.write(text.encode("utf-8"))

@@ -14,12 +14,20 @@ Point :func:`gradcheck` at a function and its analytic gradient::
 The scalar being differentiated is ``L = sum(dy * f(*inputs))`` for a fixed random
 upstream gradient ``dy``; the analytic side is ``grads(dy)``. Each checked element ``x``
 is nudged by ``+-eps`` and ``dL/dx ~ (L(x + eps) - L(x - eps)) / (2 eps)``.
+
+``func`` gets copies of the inputs and ``grads`` a copy of ``dy``, and ``func``'s output
+is copied: functions that modify their arguments in place, or return a view of an
+input, are checked correctly. A ``func`` that returns float32 (or lower) values gets a
+``RuntimeWarning`` when ``eps`` is below the square root of that precision's epsilon:
+the rounding would swamp the difference.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -103,20 +111,34 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
                         f"{type(inputs).__name__}")
     if not callable(func):
         raise TypeError(f"func must be callable; got {type(func).__name__}")
-    if not (isinstance(eps, float) and eps > 0):
-        raise ValueError(f"eps must be a positive float; got {eps!r}")
+    if not (isinstance(eps, float) and math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a positive finite float; got {eps!r}")
     if max_points is not None:
         max_points = as_int(max_points, "max_points", minimum=1)
+    seed = as_int(seed, "seed", minimum=0)
     xs = [np.array(x, dtype=np.float64) for x in inputs]
     rng = np.random.default_rng(seed)
 
-    def output(*args: np.ndarray) -> np.ndarray:
-        y = func(*args)
-        if isinstance(y, tuple):
-            y = y[0]
-        return np.asarray(y, dtype=np.float64)
+    def raw_output(*args: np.ndarray) -> Any:
+        # Copies in: a func that modifies its inputs in place cannot corrupt the point.
+        y = func(*(a.copy() for a in args))
+        return y[0] if isinstance(y, tuple) else y
 
-    y0 = output(*xs)
+    def output(*args: np.ndarray) -> np.ndarray:
+        # A copy out: an output that is a view of an input (``a.T``, ``a[1:]``) or a
+        # buffer func reuses would otherwise change under the next nudge.
+        return np.array(raw_output(*args), dtype=np.float64)
+
+    y_raw = raw_output(*xs)
+    y0 = np.array(y_raw, dtype=np.float64)
+    y_dtype = getattr(y_raw, "dtype", None)
+    if (y_dtype is not None and np.issubdtype(y_dtype, np.floating)
+            and np.finfo(y_dtype).eps > np.finfo(np.float64).eps
+            and eps < math.sqrt(np.finfo(y_dtype).eps)):
+        warnings.warn(f"func returns {y_dtype} values: with eps={eps!r} rounding swamps the "
+                      f"central difference and large errors mean nothing; compute in float64, "
+                      f"or pass eps >= {math.sqrt(np.finfo(y_dtype).eps):.1e} and expect "
+                      f"errors near 1e-3", RuntimeWarning, stacklevel=2)
     if upstream is None:
         dy = rng.standard_normal(y0.shape)
     else:
@@ -124,14 +146,24 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
         if dy.shape != y0.shape:
             raise ValueError(f"upstream must have the shape of func's output {y0.shape}; got "
                              f"{dy.shape}")
-    analytic = grads(dy) if callable(grads) else grads
+    # A copy: a backward that scales or masks its dy in place must not change the L
+    # the numeric side differentiates.
+    analytic = grads(dy.copy()) if callable(grads) else grads
     if isinstance(analytic, np.ndarray):
         analytic = (analytic,)
-    analytic = list(analytic)
+    try:
+        analytic = list(analytic)
+    except TypeError:
+        raise TypeError(f"grads must give a sequence of gradients (one per input, None for "
+                        f"inputs not to check); got {type(analytic).__name__}") from None
     if len(analytic) < len(xs):
         raise ValueError(f"grads must give one gradient per input ({len(xs)}); got {len(analytic)}")
     if wrt is None:
         wrt = [i for i in range(len(xs)) if analytic[i] is not None]
+    else:
+        wrt = [as_int(k, "wrt entries", minimum=0) for k in wrt]
+        if any(k >= len(xs) for k in wrt) or len(set(wrt)) != len(wrt):
+            raise ValueError(f"wrt must name distinct inputs in 0..{len(xs) - 1}; got {wrt}")
     if not wrt:
         raise ValueError("nothing to check: every gradient is None")
 
@@ -145,6 +177,8 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
         g = np.asarray(g, dtype=np.float64)
         if g.shape != x.shape:
             raise ValueError(f"gradient {k} has shape {g.shape} but input {k} has shape {x.shape}")
+        if x.size == 0:
+            continue  # nothing to nudge
         flat = np.arange(x.size)
         if max_points is not None and x.size > max_points:
             flat = np.sort(rng.choice(x.size, size=max_points, replace=False))
@@ -168,6 +202,9 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
         if rel[j] >= worst.max_rel_error:
             worst = GradcheckResult(float(rel[j]), k, tuple(int(v) for v in np.unravel_index(flat[j], x.shape)),
                                     float(a[j]), float(numeric[j]), 0)
+    if total == 0:
+        raise ValueError(f"nothing to check: the inputs {list(wrt)} are empty (shapes "
+                         f"{[xs[k].shape for k in wrt]})")
     return GradcheckResult(worst.max_rel_error, worst.argument, worst.index, worst.analytic,
                            worst.numeric, total)
 

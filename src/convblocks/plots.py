@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ._atomic import atomic_write
+from .functional.checks import as_int
 
 __all__ = ["plot_history", "plot_filters", "plot_confusion", "plot_predictions",
            "confusion_matrix"]
@@ -52,8 +53,14 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     numpy.ndarray
         int64 of shape (num_classes, num_classes).
     """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
+    num_classes = as_int(num_classes, "num_classes", minimum=1)
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        y = np.asarray(y)
+        if not (y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.all(y == np.round(y)))):
+            raise ValueError(f"{name} must hold integer labels; got {y.dtype} values such as "
+                             f"{y.ravel()[:3].tolist()}")
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(np.int64)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError(f"y_true and y_pred must be 1-D of the same length; got shapes "
                          f"{y_true.shape} and {y_pred.shape}")
@@ -76,6 +83,8 @@ def plot_history(history: dict, path: str | os.PathLike) -> Path:
     path : str or os.PathLike
         The PNG to write.
     """
+    if not isinstance(history, dict):
+        raise TypeError(f"history must be a dict of per-epoch lists; got {type(history).__name__}")
     fig = _figure(9, 3.6)
     from matplotlib.ticker import MaxNLocator
 
@@ -84,13 +93,14 @@ def plot_history(history: dict, path: str | os.PathLike) -> Path:
     for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
         for prefix, label, style in (("", "training", "o-"), ("val_", "validation", "s--")):
             values = history.get(prefix + key)
-            if values and len(values) == len(epochs):
+            if values is not None and len(values) and len(values) == len(epochs):
                 ax.plot(epochs, values, style, label=label)
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_lines():  # an empty history: no legend (and no matplotlib warning)
+            ax.legend()
     return _save(fig, path)
 
 
@@ -109,12 +119,17 @@ def plot_filters(weights: np.ndarray, path: str | os.PathLike, *,
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 4:
         raise ValueError(f"weights must be 4-D; got shape {w.shape}")
+    if data_format not in ("NHWC", "NCHW"):
+        raise ValueError(f"data_format must be 'NHWC' or 'NCHW'; got {data_format!r}")
     if data_format == "NCHW":
         w = w.transpose(2, 3, 1, 0)                   # OIHW -> HWIO
     kh, kw, c_in, c_out = w.shape
+    if 0 in w.shape:
+        raise ValueError(f"weights must hold at least one filter of at least one value; got "
+                         f"shape {np.shape(weights)} ({data_format})")
     cols = int(np.ceil(np.sqrt(c_out)))
     rows = int(np.ceil(c_out / cols))
-    fig = _figure(1.0 * cols + 0.5, 1.0 * rows + 0.6)
+    fig = _figure(max(3.6, 1.0 * cols + 0.5), 1.0 * rows + 0.6)  # room for the title
     fig.suptitle(f"first-layer filters ({c_out} of {kh}x{kw}x{c_in})")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for k, ax in enumerate(axes):
@@ -146,7 +161,14 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | os.PathLi
     k = len(classes)
     if cm.shape != (k, k):
         raise ValueError(f"cm must be ({k}, {k}) for {k} classes; got shape {cm.shape}")
-    fig = _figure(1.0 + 0.62 * k, 0.6 + 0.55 * k)
+    if not (np.issubdtype(cm.dtype, np.number) and np.all(np.isfinite(cm)) and np.all(cm >= 0)
+            and np.all(cm == np.round(cm))):
+        raise ValueError(f"cm must hold counts (whole numbers >= 0, see confusion_matrix); got "
+                         f"{cm.dtype} values {np.unique(cm)[:5].tolist()}...")
+    # Very long names would squeeze the matrix to nothing (constrained layout gives up).
+    names = [n if len(n) <= 24 else n[:23] + "\u2026" for n in map(str, classes)]
+    longest = max(map(len, names), default=0)  # room for the tick labels
+    fig = _figure(max(3.6, 1.0 + 0.62 * k + 0.08 * longest), 0.6 + 0.55 * k + 0.06 * longest)
     ax = fig.subplots()
     rows = cm.sum(axis=1, keepdims=True)
     frac = cm / np.maximum(rows, 1)
@@ -155,12 +177,12 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | os.PathLi
         for j in range(k):
             ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
                     color="white" if frac[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), classes, rotation=45, ha="right")
-    ax.set_yticks(range(k), classes)
+    ax.set_xticks(range(k), names, rotation=45, ha="right")
+    ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     acc = np.trace(cm) / max(cm.sum(), 1)
-    ax.set_title(f"confusion matrix (accuracy {acc:.2%})")
+    fig.suptitle(f"confusion matrix (accuracy {acc:.2%})")  # the figure, not the axes, holds it
     return _save(fig, path)
 
 
@@ -182,7 +204,19 @@ def plot_predictions(images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     path : str or os.PathLike
         The PNG to write.
     """
+    cols = as_int(cols, "cols", minimum=1)
+    images, labels, probs = np.asarray(images), np.asarray(labels), np.asarray(probs)
     n = len(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or n == 0:
+        raise ValueError(f"images must be NHWC of shape (n, H, W, C) with n >= 1 and C = 1 "
+                         f"or 3; got shape {images.shape}")
+    if labels.shape != (n,) or probs.shape != (n, len(classes)):
+        raise ValueError(f"labels must have shape ({n},) and probs ({n}, {len(classes)}) for "
+                         f"{n} images and {len(classes)} classes; got {labels.shape} and "
+                         f"{probs.shape}")
+    if n and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise ValueError(f"labels must lie in 0..{len(classes) - 1}; got "
+                         f"{labels.min()}..{labels.max()}")
     rows = int(np.ceil(n / cols))
     fig = _figure(1.7 * cols, 1.9 * rows)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()

@@ -68,3 +68,114 @@ def test_package_gradcheck_stays_callable_after_importing_its_module():
             "r = cb.gradcheck(lambda a: a ** 2, x, lambda d: [2 * x * d])\n"
             "assert isinstance(r, GradcheckResult) and r.max_rel_error < 1e-6, r\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("view", [lambda a: a, lambda a: a.T, lambda a: a[1:, ::2]],
+                         ids=["identity", "transpose", "slice"])
+def test_gradcheck_an_output_that_is_a_view_of_the_input(view):
+    """The output of the +eps call must not change when the input is nudged to -eps."""
+    x = np.random.default_rng(0).standard_normal((3, 4))
+
+    def grads(dy):
+        g = np.zeros_like(x)
+        view(g)[...] = dy
+        return (g,)
+
+    result = gradcheck(view, x, grads)
+    assert result.max_rel_error < 1e-8, result
+    assert result.checked == 12
+
+
+def test_gradcheck_a_func_that_reuses_its_output_buffer():
+    buf = np.empty(3)
+
+    def f(a):
+        np.multiply(a, 3.0, out=buf)
+        return buf
+
+    x = np.array([1.0, -2.0, 0.5])
+    result = gradcheck(f, x, lambda dy: (3.0 * dy,))
+    assert result.max_rel_error < 1e-8, result
+
+
+def test_gradcheck_a_func_that_modifies_its_input_in_place():
+    def f(a):
+        a *= 2.0
+        return a ** 2          # y = 4 x^2
+
+    x = np.array([1.0, -2.0, 0.5])
+    result = gradcheck(f, x, lambda dy: (8.0 * x * dy,))
+    assert result.max_rel_error < 1e-8, result
+    assert x.tolist() == [1.0, -2.0, 0.5]
+
+
+def test_gradcheck_a_backward_that_overwrites_its_dy_is_still_caught():
+    """``L`` uses the dy drawn before grads ran: a wrong gradient that also zeroes dy in
+    place must be reported, not compared against a numeric side computed with dy = 0."""
+    x = np.array([1.0, -2.0, 0.5])
+
+    def wrong(dy):
+        dy[...] = 0.0
+        return (dy,)              # the true gradient is 2 x dy
+
+    up = np.ones(3)
+    result = gradcheck(lambda a: a ** 2, x, wrong, upstream=up)
+    assert result.max_rel_error == pytest.approx(1.0)
+    assert result.index == (0,) and result.numeric == pytest.approx(2.0, rel=1e-8)
+    assert up.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_gradcheck_warns_when_func_computes_in_float32():
+    x = np.random.default_rng(0).standard_normal(5)
+    f32 = lambda a: a.astype(np.float32) ** 2  # noqa: E731
+    with pytest.warns(RuntimeWarning, match="float32"):
+        gradcheck(f32, x, lambda dy: (2 * x * dy,))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = gradcheck(f32, x, lambda dy: (2 * x * dy,), eps=1e-2)   # a fitting step
+        assert gradcheck(lambda a: a ** 2, x.astype(np.float32),
+                         lambda dy: (2 * x * dy,)).max_rel_error < 1e-6  # float64 inside
+    assert result.max_rel_error < 1e-2
+
+
+def test_gradcheck_skips_empty_inputs_and_refuses_when_all_are():
+    x = np.array([1.0, 2.0])
+    e = np.zeros((0, 3))
+    result = gradcheck(lambda a, b: a * 2 + b.sum(), (x, e),
+                       lambda dy: (2 * dy, np.full((0, 3), dy.sum())))
+    assert result.checked == 2 and result.max_rel_error < 1e-8
+    with pytest.raises(ValueError, match=r"empty.*\(0, 3\)"):
+        gradcheck(lambda b: b * 2, e, lambda dy: (2 * dy,))
+
+
+def test_gradcheck_refuses_bad_arguments_clearly():
+    x = np.array([1.0, 2.0])
+    ok = lambda dy: (2 * dy,)  # noqa: E731
+    with pytest.raises(ValueError, match=r"wrt .*0\.\.0.*\[3\]"):
+        gradcheck(lambda a: 2 * a, x, ok, wrt=[3])
+    with pytest.raises(ValueError, match="wrt"):
+        gradcheck(lambda a: 2 * a, x, ok, wrt=[-1])
+    with pytest.raises(ValueError, match="wrt"):
+        gradcheck(lambda a: 2 * a, x, ok, wrt=[0, 0])
+    with pytest.raises(ValueError, match="eps.*inf"):
+        gradcheck(lambda a: 2 * a, x, ok, eps=float("inf"))
+    with pytest.raises(TypeError, match="seed"):
+        gradcheck(lambda a: 2 * a, x, ok, seed="a")
+    with pytest.raises(TypeError, match="grads must give a sequence.*NoneType"):
+        gradcheck(lambda a: 2 * a, x, lambda dy: None)
+
+
+def test_gradcheck_leaves_the_callers_arrays_alone_when_func_raises():
+    x = np.array([1.0, 2.0, 3.0])
+    calls = []
+
+    def f(a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return a * 2
+
+    with pytest.raises(RuntimeError, match="boom"):
+        gradcheck(f, x, lambda dy: (2 * dy,))
+    assert x.tolist() == [1.0, 2.0, 3.0]
