@@ -165,6 +165,22 @@ def test_download_disabled(clean_env, monkeypatch):
         fm.load_idx_dataset(TINY)
 
 
+def test_offline_zero_still_downloads_and_uppercase_md5_is_accepted(clean_env, server,
+                                                                     monkeypatch):
+    """``CONVBLOCKS_OFFLINE=0`` (or empty) leaves downloads on; an MD5 written in upper
+    case is the same checksum."""
+    url, www = server
+    make_idx_dataset(www)
+    md5 = {f: md5_of_file(www / f).upper() for f in FILES}
+    for value in ("0", ""):
+        monkeypatch.setenv("CONVBLOCKS_OFFLINE", value)
+        (x, _), _ = fm.load_idx_dataset(TINY, base_url=url, md5=md5)
+        assert x.shape == (12, 28, 28, 1)
+        for f in FILES:  # downloaded into the cache, byte for byte
+            assert md5_of_file(fm.cache_dir("tiny-mnist") / f) == md5[f].lower()
+            os.remove(fm.cache_dir("tiny-mnist") / f)
+
+
 def test_fashion_message_names_apt_package(clean_env, monkeypatch):
     monkeypatch.setattr(fm, "search_dirs", lambda name, data_dir=None: [clean_env / "none"])
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
