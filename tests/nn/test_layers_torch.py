@@ -177,6 +177,24 @@ def test_flatten_nchw_matches_torch_order(rng):
     assert layer.output_shape == (60,)
 
 
+def test_flatten_and_model_take_an_empty_batch():
+    # torch.flatten(x, 1) of a (0, C, H, W) batch is (0, C*H*W); reshape(0, -1) cannot
+    # tell the -1 and raised, so a model with a Flatten failed on an empty batch.
+    x = np.zeros((0, 3, 4, 5))
+    layer = nn.Flatten()
+    y = layer.forward(x)
+    assert y.shape == tuple(torch.flatten(t(x), 1).shape) == (0, 60)
+    assert layer.backward(np.zeros((0, 60))).shape == x.shape
+    model = nn.Sequential([nn.Conv2D(2, 3, padding="same"), nn.BatchNorm2D(), nn.Flatten(),
+                           nn.Dense(3)], input_shape=(4, 4, 2), seed=0, dtype="float64")
+    for training in (False, True):
+        assert model.forward(np.zeros((0, 4, 4, 2)), training=training).shape == (0, 3)
+        dx = model.backward(np.zeros((0, 3)), input_grad=True)
+        assert dx.shape == (0, 4, 4, 2)
+        for key, g in model.grads().items():
+            np.testing.assert_array_equal(g, 0.0, err_msg=key)
+
+
 def test_dense_matches_torch(rng):
     x = rng.standard_normal((5, 7))
     layer = nn.Dense(3)

@@ -44,6 +44,29 @@ def test_cross_entropy_one_hot_and_soft_targets_match_torch(rng):
         nn.SoftmaxCrossEntropy().forward(logits, labels), rel=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_gradient_for_rows_not_summing_to_one(rng, dtype):
+    # Rows of weights that do not sum to 1 (scaled or partial label smoothing): the
+    # backward must be the derivative of the forward's value, softmax * sum(t) - t, as
+    # torch's CrossEntropyLoss; (softmax - t) / N was off by softmax * (sum(t) - 1) / N.
+    logits = (rng.standard_normal((4, 5)) * 3).astype(dtype)
+    targets = (0.5 * (np.eye(5)[[0, 3, 1, 1]] * 0.9 + 0.02)).astype(dtype)
+    targets[2] *= 3.0
+    loss = nn.SoftmaxCrossEntropy()
+    value = loss.forward(logits, targets)
+    tl = torch.tensor(logits, requires_grad=True)
+    ref = F.cross_entropy(tl, torch.tensor(targets))
+    ref.backward()
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    assert abs(value - ref.item()) < tol * max(1.0, abs(ref.item()))
+    assert loss.backward().dtype == dtype
+    assert_close(loss.backward(), tl.grad.numpy(), tol)
+    # a single class: the loss is -t * 0 whatever the logits, so the gradient is 0
+    one = nn.SoftmaxCrossEntropy()
+    one.forward(np.array([[3.0], [-1.0]]), np.array([[0.5], [2.0]]))
+    np.testing.assert_array_equal(one.backward(), 0.0)
+
+
 def test_cross_entropy_is_stable_for_huge_logits():
     logits = np.array([[1e4, 0.0, -1e4], [-1e4, 1e4, 1e4]], dtype=np.float32)
     loss = nn.SoftmaxCrossEntropy()

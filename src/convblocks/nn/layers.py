@@ -333,7 +333,8 @@ class Flatten(Layer):
 
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        # Not reshape(N, -1): an empty batch (N = 0) leaves -1 undetermined.
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def _backward(self, dy: np.ndarray) -> np.ndarray:
         return dy.reshape(self._x_shape)

@@ -99,7 +99,8 @@ class SoftmaxCrossEntropy(Loss):
     ``forward(logits, targets)``: ``logits`` ``(N, K)``; ``targets`` integer labels
     ``(N,)`` in ``[0, K)`` or one-hot / probability rows ``(N, K)``. Loss
     ``-mean_n sum_k t[n, k] * log_softmax(logits)[n, k]``, computed with log-sum-exp.
-    ``backward()``: ``(softmax(logits) - t) / N``, shape ``(N, K)``.
+    ``backward()``: ``(softmax(logits) - t) / N``, shape ``(N, K)`` (for rows that do
+    not sum to 1, ``(softmax(logits) * sum_k t[n, k] - t) / N``, the loss's derivative).
     Same as ``torch.nn.CrossEntropyLoss()`` (mean reduction).
     """
 
@@ -150,10 +151,13 @@ class SoftmaxCrossEntropy(Loss):
         else:
             loss = -np.einsum("nk,nk->", probs, logp) / n
         # Gradient of the mean: (softmax - targets) / N, built in place from logp.
+        # For target rows t that need not sum to 1 the derivative of the loss is
+        # softmax * sum(t) - t (torch's rule); for probability rows it is the same.
         grad = np.exp(logp, out=logp)
         if labels is not None:
             grad[np.arange(n), labels] -= 1
         else:
+            grad *= probs.sum(axis=1, keepdims=True)
             grad -= probs
         grad /= n
         self._grad = grad.astype(logits.dtype, copy=False)
