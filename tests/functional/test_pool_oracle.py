@@ -421,6 +421,41 @@ def test_max_pool2d_propagates_nan_as_torch(data_format, dtype):
 
 
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [3, 40])  # 40: the tiled one-comparison path (NHWC)
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), (2, 3, 0), ((1, 2), (1, 2), 0),
+                                                      (3, 3, 1), (3, 2, 1), (2, 1, 0)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_max_pool2d_backward_of_non_finite_dy_matches_torch_bit_for_bit(
+        data_format, dtype, channels, kernel, stride, padding, ties):
+    """A NaN or infinite gradient reaches only its window's argmax, as in torch (which
+    adds dy into zeros there): every element no window picked is exactly +0.0, never
+    ``nan * 0`` or ``-0.0`` (a 0/1 mask times dy gave both)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6, 8, channels)).astype(dtype)
+    if ties:
+        x = np.maximum(np.round(x), 0)
+    if data_format == "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    y, cache = max_pool2d(x, kernel, stride=stride, padding=padding, data_format=data_format)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    flat = dy.reshape(-1)
+    flat[::3], flat[1::7], flat[2::5] = np.nan, np.inf, -np.inf
+    ref = max_pool2d_ref(x, dy, kernel_size=kernel, stride=stride, padding=padding,
+                         data_format=data_format)["dx"]
+    with np.errstate(invalid="ignore"):  # inf + -inf where overlapping windows share an argmax
+        dx = max_pool2d_backward(dy, cache)
+    # NaN and infinities exactly where torch has them, the finite values to rounding
+    # (the reference sums overlapping windows in float64), +0.0 where torch has +0.0
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(ref))
+    np.testing.assert_array_equal(np.where(np.isinf(ref), ref, 0), np.where(np.isinf(dx), dx, 0))
+    finite = np.isfinite(ref)
+    assert_close(dx[finite], ref[finite], dtype=dtype, name="finite dx")
+    zeros = ref == 0
+    np.testing.assert_array_equal(np.signbit(dx[zeros]), np.signbit(ref[zeros]))
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 def test_tiny_workspace_limit_still_matches_torch(tiny_workspace, data_format):
     """A 1 MiB limit splits a 9-image float64 batch into chunks; values must not change."""
     big = dict(n=9, c=16, h=32, w=32, data_format=data_format)

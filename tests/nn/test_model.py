@@ -408,6 +408,31 @@ def test_relu_then_max_pool_runs_reordered_with_identical_results(data_format, p
         assert np.isnan(y[1]).all() == with_nan and not np.isnan(y[2:]).any()
 
 
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=(1, 2)),
+                                  dict(kernel_size=3, stride=2, padding=1)])
+def test_relu_then_max_pool_reordered_is_bit_exact_for_non_finite_and_negative_dy(
+        data_format, pool):
+    """With NaN, infinite and negative upstream gradients the reordered pair gives the
+    written order's dx bit for bit (NaN only where a window sent it, +0.0 elsewhere)."""
+    shape = (6, 8, 5) if data_format == "NHWC" else (5, 6, 8)
+    model = nn.Sequential([nn.ReLU(), nn.MaxPool2D(**pool, data_format=data_format)],
+                          input_shape=shape, dtype="float64")
+    relu, mp = nn.ReLU(), nn.MaxPool2D(**pool, data_format=data_format)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, *shape)).round(1)
+    y = model.forward(x, training=True)
+    np.testing.assert_array_equal(y, mp.forward(relu.forward(x, training=True), training=True))
+    dy = rng.standard_normal(y.shape)
+    flat = dy.reshape(-1)
+    flat[::4], flat[1::9], flat[2::7] = np.nan, np.inf, -np.inf
+    with np.errstate(invalid="ignore"):
+        dx = model.backward(dy, input_grad=True)
+        written = relu.backward(mp.backward(dy))
+    np.testing.assert_array_equal(dx.view(np.int64), written.view(np.int64))
+    assert np.isnan(dx).sum() < np.isnan(dy).sum() * 2  # NaN stays at the argmaxes
+
+
 def test_relu_then_dilated_max_pool_keeps_the_written_order():
     """A dilated window can lie wholly in the -inf padding (input height 1, kernel 2,
     dilation 2, padding 1): its output is -inf, which pool-then-ReLU would turn into 0.

@@ -707,9 +707,24 @@ def _scatter_tiled_max(x: np.ndarray, y: np.ndarray, dy: np.ndarray, dx: np.ndar
             np.greater(mark, taken, out=mark)  # ... a maximum, and no earlier one (a and not b)
             np.logical_or(taken, mark, out=taken)
     np.copyto(rep, dy.reshape(n * Ho, Wo, 1, C))
-    # (n*Ho, 1, run) * (n*Ho, kh, run) -> (n*Ho, kh, run); dx is C-contiguous: a view
-    np.multiply(rep.reshape(n * Ho, 1, run), hit, out=dx.reshape(n * Ho, kh, run))
+    mask = hit.view(np.int8)
+    np.negative(mask, out=mask)  # True -> -1 (all bits set), False -> 0
+    # (n*Ho, 1, run) & (n*Ho, kh, run) -> (n*Ho, kh, run); dx is C-contiguous: a view
+    _select(rep.reshape(n * Ho, 1, run), mask, dx.reshape(n * Ho, kh, run))
     return True
+
+
+def _select(values: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
+    """``out = values`` where the int8 ``mask`` is -1, exactly +0.0 where it is 0.
+
+    One bitwise AND of the float bits with the mask (widened with its sign): unlike
+    ``values * hit``, a NaN or infinite gradient never leaks into the elements its
+    window did not pick (``nan * 0`` is NaN) and no ``-0.0`` appears, as in PyTorch,
+    whose backward adds each gradient into zeros at its argmax only. About as fast as
+    the product it replaces.
+    """
+    bits = np.dtype(f"int{8 * values.itemsize}")
+    np.bitwise_and(values.view(bits), mask, out=out.view(bits))
 
 
 def _scatter_first_max_flat(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.ndarray,
@@ -757,6 +772,7 @@ def _scatter_first_max(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.nd
     """
     taken = np.empty(y.shape, dtype=bool)  # windows whose maximum came earlier
     hit = np.empty(y.shape, dtype=bool)
+    mask = np.empty(y.shape, dtype=np.int8)  # hit as -1 / 0, for _select
     contrib = None
     scatter = _OffsetScatter(dxp, geom, y.shape)
     last = geom.kernel_size[0] * geom.kernel_size[1] - 1
@@ -771,12 +787,13 @@ def _scatter_first_max(xp: np.ndarray, y: np.ndarray, dy: np.ndarray, dxp: np.nd
         else:
             np.logical_not(taken, out=hit)
         target, write = scatter.target(k, index)  # (n, Ho, Wo, C) view
+        np.negative(hit.view(np.int8), out=mask)
         if write:
-            np.multiply(dy, hit, out=target)  # dy where this offset is the argmax, else 0
+            _select(dy, mask, target)  # dy where this offset is the argmax, else 0
         else:
             if contrib is None:
                 contrib = np.empty(y.shape, dtype=dxp.dtype)
-            np.multiply(dy, hit, out=contrib)
+            _select(dy, mask, contrib)
             np.add(target, contrib, out=target)
     scatter.finish()
 
