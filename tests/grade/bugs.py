@@ -160,6 +160,48 @@ BUGS = [
      [('elif mode == "average":\n                        A[', 'elif mode == "avg":\n                        A['),
       ('elif mode == "average":\n                        da', 'elif mode == "avg":\n                        da')],
      {}, {"modes": "average=avg"}),
+    # Found by mutation fuzzing: each once drew a hint naming another bug (see
+    # test_hints_do_not_name_a_bug_the_evidence_does_not_show in test_grade.py).
+    ("mode_branch_raises",  # an IndexError is not "its branch never ran"
+     [("+= mask * dA[i, h, w, c]", "+= mask * dA[i + 1, h, w, c]")],
+     {"pool_backward": ("error", "only mode 'max' fails")}, {}),
+    ("mode_branch_never_runs_no_max_at_zero",  # all zeros is not "a max started at 0"
+     [('if mode == "max":\n                        A[', 'if mode == "maxx":\n                        A[')],
+     {"pool_forward": ("fail", "mode 'max' gives all zeros: its branch never ran")}, {}),
+    ("mode_not_max_branch_swapped",
+     [('if mode == "max":\n                        A[', 'if mode != "max":\n                        A[')],
+     {"pool_forward": ("fail", "")}, {}),
+    # marks a tied maximum that is neither the first, the last nor all of them: the mask
+    # fails (as pool_backward does), so pool_backward's failure is the mask's
+    ("mask_first_max_column_major",
+     [("mask[np.unravel_index(np.argmax(x), x.shape)] = True",
+       "mask[np.unravel_index(np.argmax(x.T), x.T.shape)[::-1]] = True")],
+     {"create_mask_from_window": ("fail", ""),
+      "pool_backward": ("fail", "fails only because your create_mask_from_window fails")}, {}),
+    ("mask_transposed_index",  # lands on the minimum of one small window only
+     [("mask[np.unravel_index(np.argmax(x), x.shape)] = True",
+       "mask[np.unravel_index(np.argmax(x.T), x.shape)] = True")],
+     {"create_mask_from_window": ("fail", ""),
+      "pool_backward": ("fail", "fails only because your create_mask_from_window fails")}, {}),
+    ("unpadding_without_offset",  # fails only for pad > 0, not an overwrite
+     [("da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]", "da_prev_pad[:n_H_prev, :n_W_prev, :]")],
+     {"conv_backward": ("fail", "")}, {}),
+    ("unpadding_one_bound_unpadded",  # a broadcast error for pad > 0, not a buffer shape
+     [("da_prev_pad[pad:pad + n_H_prev, pad:pad + n_W_prev, :]", "da_prev_pad[0:pad + n_H_prev, pad:pad + n_W_prev, :]")],
+     {"conv_backward": ("error", "")}, {}),
+    ("wrong_filter_in_dA_prev",  # only several filters fail, overlapping windows pass
+     [("+= W[:, :, :, c] * dZ[i, h, w, c]", "+= W[:, :, :, c - 1] * dZ[i, h, w, c]")],
+     {"conv_backward": ("fail", "")}, {}),
+    ("filters_loop_over_input_channels",  # an IndexError, not an overwrite
+     [("for c in range(n_C):\n                    vert_start = h * stride",
+       "for c in range(n_C_prev):\n                    vert_start = h * stride")],
+     {"conv_backward": ("error", "")}, {}),
+    ("average_backward_shifted_row",  # not a constant factor: not a divisor
+     [("da = dA[i, h, w, c]", "da = dA[i, h - 1, w, c]")],
+     {"pool_backward": ("fail", "only mode 'average' fails")}, {}),
+    ("gradients_returned_in_another_order",  # not a wrong-shape buffer
+     [("    return dA_prev, dW, db\n", "    return dA_prev, db, dW\n")],
+     {"conv_backward": ("fail", "returns its gradients in another order, (dA_prev, db, dW)")}, {}),
     # Isolation failure modes.
     ("infinite_loop",
      [("    average = dz / (n_H * n_W)\n", "    while n_H > 0:\n        n_W += 0\n    average = dz / (n_H * n_W)\n")],

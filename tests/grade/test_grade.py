@@ -304,3 +304,26 @@ def test_frames_larger_than_a_pipe_buffer_cross_both_ways(tmp_path):
         out = box.call("twice", [a])
     assert out.status == "ok"
     np.testing.assert_array_equal(out.value, a * 2)
+
+
+# Hints each of these submissions drew before the evidence had to show the bug in every
+# failing case (mutation fuzzing): none of them may come back.
+WRONG_HINTS = {
+    "mode_branch_raises": ("pool_backward", "its branch never ran"),
+    "mode_branch_never_runs_no_max_at_zero": ("pool_forward", "a maximum that starts at 0"),
+    "mode_not_max_branch_swapped": ("pool_forward", "a maximum that starts at 0"),
+    "mask_transposed_index": ("create_mask_from_window", "marks the minimum"),
+    "unpadding_without_offset": ("conv_backward", "overwrite instead of accumulate"),
+    "unpadding_one_bound_unpadded": ("conv_backward", "fails everywhere except"),
+    "wrong_filter_in_dA_prev": ("conv_backward", "overwrite instead of accumulate"),
+    "filters_loop_over_input_channels": ("conv_backward", "overwrite instead of accumulate"),
+    "average_backward_shifted_row": ("pool_backward", "wrong divisor"),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(WRONG_HINTS))
+def test_hints_do_not_name_a_bug_the_evidence_does_not_show(graded, bug):
+    function, wrong = WRONG_HINTS[bug]
+    f = _function(graded, bug, function)
+    assert f.verdict in ("fail", "error")
+    assert not any(wrong in h for h in f.hints), f.hints

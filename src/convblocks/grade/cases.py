@@ -109,6 +109,9 @@ def _conv(function: str) -> list[Case]:
         (1, 6, 6, 1, 1, 2, 2, 0), (1, 6, 5, 2, 2, 2, 2, 1), (1, 7, 6, 2, 2, 3, 2, 1),
         (1, 7, 7, 1, 2, 2, 3, 0), (2, 5, 7, 3, 2, 3, 3, 2), (1, 5, 6, 2, 2, 1, 2, 0),
         (2, 5, 5, 2, 2, 3, 1, 2),
+        # padded, one filter, windows that do not overlap, two examples: pad and m
+        # mistakes are not confused with overlapping windows or several filters
+        (2, 4, 5, 1, 1, 2, 2, 1),
     ]
     cases = [_case(function, m=m, H=H, W=W, C=C, K=K, f=f, stride=s, pad=p)
              for m, H, W, C, K, f, s, p in geometries]
@@ -186,6 +189,11 @@ def make_args(case: Case) -> dict[str, Any]:
         x = _draw(rng, kind, (p["h"], p["w"]), main=True)
         if kind == "ties" and x.size > 1:  # make sure the maximum is tied
             x.flat[-1] = x.flat[0] = x.max()
+            if min(x.shape) >= 3:
+                # tied at (0, 1), (1, 0) and the last: the first maximum in row-major order
+                # is not the first in column-major order (np.argmax(x.T))
+                x[0, 0] = x.min() - 1
+                x[0, 1] = x[1, 0] = x.flat[-1] = x.max() + 1
         return {"x": x}
     if fn == "distribute_value":
         return {"dz": float(case.dz), "shape": (p["h"], p["w"])}

@@ -11,6 +11,7 @@ twice gives two answers -> an uninitialised buffer; NCHW input passes -> wrong l
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -68,10 +69,14 @@ class Evidence:
 
     def explains(self, pred: Callable[[Case], bool],
                  failed: Callable[[CaseResult], bool] | None = None) -> bool:
-        """Every failing case has ``pred``, and some case without it passes."""
+        """Every failing case has ``pred``, and some case without it passes.
+
+        With a custom ``failed`` (e.g. "dA_prev is wrong"), a case that raised is neither:
+        it says nothing about that output, so it cannot be the passing case.
+        """
         failed = failed or (lambda r: r.failed)
         bad = [r for r in self.results if failed(r)]
-        good = [r for r in self.results if not failed(r)]
+        good = [r for r in self.results if not failed(r) and r.status != "error"]
         return bool(bad) and all(pred(r.case) for r in bad) and any(not pred(r.case) for r in good)
 
 
@@ -168,8 +173,29 @@ def _types(ev: Evidence) -> list[str]:
     return []
 
 
+def _order(ev: Evidence) -> list[str]:
+    """conv_backward's three gradients, each right, returned in another order."""
+    if ev.function != "conv_backward":
+        return []
+    names = ("dA_prev", "dW", "db")
+    fails = [r for r in ev.failing if r.status == "fail"]
+    if not fails or len(fails) != len(ev.failing):
+        return []
+    for perm in itertools.permutations(range(3)):  # expected names[k] is at perm[k]
+        if perm != (0, 1, 2) and all(
+                all(_close(r.actual.get(names[perm[k]]), r.expected[names[k]]) for k in range(3))
+                for r in fails):
+            order = [names[perm.index(j)] for j in range(3)]
+            return [f"returns its gradients in another order, ({', '.join(order)}): "
+                    "the exercise returns dA_prev, dW, db"]
+    return []
+
+
 def _shapes(ev: Evidence) -> list[str]:
     fn = ev.function
+    order = _order(ev)
+    if order:
+        return order
     for r in ev.quotable:
         if r.status != "fail":
             continue
@@ -204,7 +230,8 @@ def _shapes(ev: Evidence) -> list[str]:
                         f"start it as np.zeros({of}.shape) = {want.shape}"]
             return [f"{name} has shape {got.shape}, expected {want.shape}{ev.where(r)}"]
     if fn in ("conv_backward", "pool_backward") and all(r.status == "error" for r in ev.failing) \
-            and ev.explains(lambda c: not c.identity_geometry):
+            and ev.explains(lambda c: not c.identity_geometry) \
+            and all(r.failed for r in ev.results if not r.case.identity_geometry):
         return ["fails everywhere except where the output has the input's shape (f = 1, stride 1): "
                 "a gradient buffer made with the output's shape instead of A_prev.shape?"]
     return []
@@ -292,6 +319,11 @@ def _overwrite(ev: Evidence) -> list[str]:
                                 "every window must add its share")
                 + "".join(f"; {name} keeps only the last window's {what}"
                           for name, what in sorted(kept.items()))]
+    one_filter = [r for r in ev.results if r.case.overlapping and r.case.get("K") == 1
+                  and r.args["dZ"].shape[1] * r.args["dZ"].shape[2] > 1]
+    if any(r.status == "error" for r in ev.failing) or (
+            one_filter and not any("dA_prev" in r.bad for r in one_filter)):
+        return []  # an exception, or only several filters fail: a wrong index, not =
     if ev.explains(lambda c: c.overlapping or c.get("K") > 1, lambda r: "dA_prev" in r.bad):
         return [message + "; in dA_prev, windows that overlap and filters that share a window "
                 "must all add up"]
@@ -355,25 +387,33 @@ def _divisor(ev: Evidence) -> list[str]:
         return []
     if fn != "pool_backward" or not ev.explains(lambda c: c.mode == "average"):
         return []
-    for r in ev.quotable:
-        if r.case.mode != "average":
-            continue
+
+    def factor(r: CaseResult) -> float | None:
+        """The one positive factor between ``r``'s dA_prev and the truth, if any."""
         got, want = r.actual.get("dA_prev"), r.expected["dA_prev"]
-        if isinstance(got, np.ndarray) and got.shape == want.shape:
-            nz = want != 0
-            ratio = got[nz] / want[nz]
-            if ratio.size and np.allclose(ratio, ratio[0]) and not np.isclose(ratio[0], 1) \
-                    and not np.isclose(ratio[0], 0):
-                f = r.case.get("f")
-                n_out = r.args["dA"].shape[1] * r.args["dA"].shape[2]
-                if n_out != f * f and np.isclose(f * f / ratio[0], n_out):
-                    return [f"wrong divisor in average backward: yours divides each window's dA "
-                            f"by n_H * n_W = {n_out}, the output's size{ev.where(r)}, not by the "
-                            f"window's f*f = {f * f} (distribute_value(dA[i, h, w, c], (f, f)))"]
-                return [f"wrong divisor in average backward: yours is {ratio[0]:g} times the "
-                        f"gradient{ev.where(r)}; each window's dA is spread over its f*f = "
-                        f"{f * f} entries (distribute_value(dA[i, h, w, c], (f, f)))"]
-    return []
+        if not isinstance(got, np.ndarray) or got.shape != want.shape:
+            return None
+        nz = want != 0
+        ratio = got[nz] / want[nz]
+        if ratio.size and np.allclose(ratio, ratio[0]) and np.allclose(got[~nz], 0) \
+                and ratio[0] > 0 and not np.isclose(ratio[0], 1):
+            return float(ratio[0])
+        return None
+
+    average = [r for r in ev.quotable if r.case.mode == "average" and r.status == "fail"]
+    factors = [factor(r) for r in average]
+    if not average or any(k is None for k in factors):
+        return []  # not a constant factor in every case: something other than the divisor
+    r, ratio = average[0], factors[0]
+    f = r.case.get("f")
+    n_out = r.args["dA"].shape[1] * r.args["dA"].shape[2]
+    if n_out != f * f and np.isclose(f * f / ratio, n_out):
+        return [f"wrong divisor in average backward: yours divides each window's dA "
+                f"by n_H * n_W = {n_out}, the output's size{ev.where(r)}, not by the "
+                f"window's f*f = {f * f} (distribute_value(dA[i, h, w, c], (f, f)))"]
+    return [f"wrong divisor in average backward: yours is {ratio:g} times the "
+            f"gradient{ev.where(r)}; each window's dA is spread over its f*f = "
+            f"{f * f} entries (distribute_value(dA[i, h, w, c], (f, f)))"]
 
 
 def _bias(ev: Evidence) -> list[str]:
@@ -410,20 +450,29 @@ def _bias(ev: Evidence) -> list[str]:
 
 
 def _maximum(ev: Evidence) -> list[str]:
-    """A max started at 0 (or a ReLU), or a mask at the minimum."""
-    for r in ev.failing:
-        if r.status != "fail":
-            continue
-        if ev.function == "pool_forward" and r.case.mode == "max":
-            want = r.expected["A"]
-            if (want < 0).any() and _close(r.actual.get("A"), np.maximum(want, 0)):
-                return ["a maximum that starts at 0: windows whose values are all negative give "
-                        "0; start from the window's first element, or use np.max(a_prev_slice)"]
-        if ev.function == "create_mask_from_window":
+    """A max started at 0 (or a ReLU), or a mask at the minimum: the model must explain
+    every failing case (one case can match by chance: an all-zero output of a branch that
+    never runs, a misplaced mask that lands on the minimum of a small window)."""
+    failing = ev.failing
+    if not failing or any(r.status != "fail" for r in failing):
+        return []
+    if ev.function == "pool_forward":
+        if any(r.case.mode != "max" for r in failing):
+            return []
+        if any((r.expected["A"] < 0).any() for r in failing) and all(
+                _close(r.actual.get("A"), np.maximum(r.expected["A"], 0)) for r in failing):
+            return ["a maximum that starts at 0: windows whose values are all negative give "
+                    "0; start from the window's first element, or use np.max(a_prev_slice)"]
+    if ev.function == "create_mask_from_window":
+        def at_minimum(r: CaseResult) -> bool:
             x, mask = r.args["x"], r.actual.get("mask")
-            if isinstance(mask, np.ndarray) and mask.dtype.kind in "biuf" and _close(
-                    mask.astype(np.float64), (x == x.min()).astype(np.float64)):
-                return ["marks the minimum of the window, not the maximum"]
+            if not isinstance(mask, np.ndarray) or mask.shape != x.shape \
+                    or mask.dtype.kind not in "biuf":
+                return False
+            marked = mask != 0
+            return bool(marked.any()) and bool(np.all(x[marked] == x.min()))
+        if all(at_minimum(r) for r in failing):
+            return ["marks the minimum of the window, not the maximum"]
     return []
 
 
@@ -433,8 +482,9 @@ def _modes(ev: Evidence) -> list[str]:
     for mode in ("average", "max"):
         if ev.explains(lambda c: c.mode == mode):
             name = "A" if ev.function == "pool_forward" else "dA_prev"
-            zeros = all(isinstance(r.actual.get(name), np.ndarray) and not np.any(r.actual[name])
-                        for r in ev.failing if r.status == "fail")
+            # every failing case returned all zeros (one that raised ran its branch)
+            zeros = all(r.status == "fail" and isinstance(r.actual.get(name), np.ndarray)
+                        and not np.any(r.actual[name]) for r in ev.failing)
             if zeros and ev.failing:
                 return [f"mode {mode!r} gives all zeros: its branch never ran; the exercise "
                         f"names the modes 'max' and 'average' (grade with --modes {mode}=NAME if "
