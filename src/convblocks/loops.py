@@ -282,7 +282,9 @@ def pool_backward(dA: Any, cache: tuple, mode: str = "max") -> np.ndarray:
                     if mode == "max":
                         a_prev_slice = a_prev[vert_start:vert_end, horiz_start:horiz_end, c]
                         mask = create_mask_from_window(a_prev_slice)
-                        dA_prev[i, vert_start:vert_end, horiz_start:horiz_end, c] += mask * dA[i, h, w, c]
+                        # np.where, not mask * dA: False * inf (or NaN) is NaN, which
+                        # would reach every element of the window, not only its max.
+                        dA_prev[i, vert_start:vert_end, horiz_start:horiz_end, c] += np.where(mask, dA[i, h, w, c], 0)
                     else:
                         da = dA[i, h, w, c]
                         dA_prev[i, vert_start:vert_end, horiz_start:horiz_end, c] += distribute_value(da, (f, f))

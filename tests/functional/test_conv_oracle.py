@@ -338,3 +338,31 @@ def test_interleaved_calls_do_not_share_buffers(cfg):
         assert_close(y, ref["y"], dtype=cfg["dtype"], name="y")
         for name, got in zip(("dx", "dw", "db"), grads):
             assert_close(got, ref[name], dtype=cfg["dtype"], name=name)
+
+
+@pytest.mark.parametrize("dtype, c_in, groups, padding, x_hw", [
+    (np.float32, 2, 1, 1, (3, 4)),     # float32, few channels: the flat col2im path
+    (np.float64, 32, 1, 1, (3, 4)),    # many channels: the stride-1 correlation path
+    (np.float32, 32, 2, "same", (4, 3)),
+    (np.float32, 2, 1, 0, (3, 3)),
+])
+def test_non_finite_weights_reach_only_the_pixels_their_taps_read(dtype, c_in, groups, padding,
+                                                                   x_hw):
+    """dx adds tap (p, q)'s weights only into pixels that tap reads in some window: a NaN
+    or infinite weight on a tap that reads only padding (or, at pad 0, only some pixels)
+    must not turn the others into 0 * inf = NaN, as in PyTorch."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, *x_hw, c_in)).astype(dtype)
+    w = rng.standard_normal((3, 3, c_in // groups, 4)).astype(dtype)
+    w[0, 2, 0, 1] = np.inf  # top-right tap
+    w[2, 0, 0, 3] = np.nan  # bottom-left tap
+    with np.errstate(invalid="ignore"):
+        y, cache = conv2d(x, w, padding=padding, groups=groups)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx = conv2d_backward(dy, cache)[0]
+    ref = conv2d_ref(x, w, None, dy, padding=padding, groups=groups)["dx"]
+    assert np.isfinite(ref).any() and not np.isfinite(ref).all()  # the case at hand
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(ref))
+    np.testing.assert_array_equal(np.where(np.isinf(ref), ref, 0), np.where(np.isinf(dx), dx, 0))
+    finite = np.isfinite(ref)
+    assert_close(dx[finite], ref[finite], dtype=dtype, name="finite dx")

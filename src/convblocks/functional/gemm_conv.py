@@ -260,9 +260,15 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
     N, Ho, Wo, K = dy.shape
     kh, kw, Cg, _ = w.shape
     C = Cg * groups
+    # The flat and stride-1 paths multiply zeros standing for dy outside the windows
+    # by every tap: a NaN or infinite weight would put 0 * inf = NaN into pixels its
+    # tap never reads. Such weights (a diverged model) take col2im, which adds real
+    # windows' taps only, as PyTorch does.
+    finite = bool(np.isfinite(w).all())
     # flat only in float32: in float64 its extra GEMM work on the (Wp - Wo) zero
     # columns cost more than the longer additions save (shape (c): 1.29 vs 1.20 ms)
-    if Cg < _TAP_MAJOR_MAX_CHANNELS and stride == (1, 1) and groups == 1 and dy.dtype == np.float32:
+    if (Cg < _TAP_MAJOR_MAX_CHANNELS and stride == (1, 1) and groups == 1
+            and dy.dtype == np.float32 and finite):
         return _input_grad_flat(dy, w, in_hw=in_hw, padding=padding, dilation=dilation)
     # Windows that tile the input (stride = kernel, no dilation or padding): every
     # pixel is one tap of one window (or none, past the last window).
@@ -273,7 +279,7 @@ def conv_input_grad(dy: np.ndarray, w: np.ndarray, *, in_hw: Pair, padding: Padd
         layout = "channel_first"
     elif Cg < _TAP_MAJOR_MAX_CHANNELS:
         layout = "tap_major"
-    elif stride == (1, 1):
+    elif stride == (1, 1) and finite:
         return _input_grad_stride1(dy, w, in_hw=in_hw, padding=padding, dilation=dilation, groups=groups)
     else:
         layout = "pixel_major"
