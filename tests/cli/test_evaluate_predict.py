@@ -136,6 +136,14 @@ def test_predict_clean_errors(trained, tmp_path, capsys):
     assert "bomb.png: image too large to read safely" in capsys.readouterr().err
 
 
+def test_predict_empty_npy_batch_is_an_error(trained, tmp_path, capsys):
+    _, model_path = trained
+    np.save(tmp_path / "none.npy", np.zeros((0, 28, 28, 1), np.float32))
+    assert main(["predict", str(model_path), str(tmp_path / "none.npy")]) == 1
+    assert "none.npy: expected at least one image; got shape (0, 28, 28, 1)" in \
+        capsys.readouterr().err
+
+
 def test_load_image_scales_by_bit_depth(tmp_path):
     from PIL import Image
 

@@ -38,3 +38,15 @@ def test_only_the_training_commands_quiet_blas_threads():
     assert not wants_quiet_blas(["bench", "--train", "--cases=pool"])
     assert not wants_quiet_blas(["grade", "train.py"])
     assert not wants_quiet_blas([])
+
+
+def test_closed_stdout_is_no_traceback():
+    """Started with stdout closed (``convblocks ... >&-``: sys.stdout is None), a command
+    ends with its own status instead of an AttributeError from the final flush."""
+    import os
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "convblocks.cli.main"], stderr=subprocess.PIPE,
+                       text=True, timeout=60, preexec_fn=lambda: os.close(1))
+    assert "Traceback" not in r.stderr and "usage: convblocks" in r.stderr
+    assert r.returncode == 2

@@ -178,6 +178,18 @@ def test_ctrl_c_mid_epoch_then_resume_equals_uninterrupted(tiny_data, full_run, 
     assert m["resumed_from_epoch"] == epoch and m["resumed_from_batch"] == batch + 1
 
 
+def test_resume_hint_is_a_command_that_works_with_spaces(tiny_data, tmp_path, monkeypatch,
+                                                          capsys):
+    cut = tmp_path / "my runs" / "ctrl c"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 0, 2)
+        assert main(tiny_args(tiny_data, cut, "--no-plots")) == 130
+    hint = capsys.readouterr().err.split("resume with: ")[1].strip()
+    assert hint == f"convblocks train --resume '{cut}'"
+    import shlex
+    assert main([*shlex.split(hint)[1:], "--quiet", "--no-plots"]) == 0
+
+
 def test_ctrl_c_twice_in_a_row_resumes_from_the_last_position(tiny_data, full_run, tmp_path,
                                                               monkeypatch, capsys):
     """Ctrl-C in epoch 1, resume, Ctrl-C again in epoch 2, resume: still the same run."""
@@ -262,6 +274,20 @@ def test_resume_rejects_new_options_and_missing_checkpoint(tiny_data, tmp_path, 
     assert "no checkpoint.npz" in capsys.readouterr().err
 
 
+def test_resume_of_a_finished_run_is_refused_and_changes_nothing(tiny_data, full_run, tmp_path,
+                                                                  capsys):
+    """A finished run's metrics (timings, command) and model are never rewritten."""
+    import shutil
+
+    done = tmp_path / "done"
+    shutil.copytree(full_run, done)
+    before = {p.name: p.read_bytes() for p in done.iterdir()}
+    assert main(["train", "--resume", str(done), "--quiet", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume {done}: that run is finished" in err and "convblocks evaluate" in err
+    assert {p.name: p.read_bytes() for p in done.iterdir()} == before
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--limit", "90", "--val-size", "16"], "--limit 90 plus --val-size 16 exceed the 96"),
     (["--val-size", "96"], "--val-size 96 must be smaller than the 96"),
@@ -269,11 +295,31 @@ def test_resume_rejects_new_options_and_missing_checkpoint(tiny_data, tmp_path, 
     (["--lr", "-1"], "--lr must be a finite number > 0; got -1.0"),
     (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
     (["--seed", "-1"], "--seed must be >= 0; got -1"),
+    (["--threads", str(10**20)], f"--threads must be at most 1024; got {10**20}"),
 ])
 def test_bad_options(tiny_data, tmp_path, capsys, argv, message):
     assert main([*tiny_args(tiny_data, tmp_path / "x"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # checked before the output folder is created
+
+
+def test_out_of_memory_is_a_message_not_a_traceback(tiny_data, tmp_path, capsys):
+    # (3, 3, 10**7, 2 * 10**7) float32 weights: petabytes, more than any address space.
+    out = tmp_path / "huge"
+    assert main(tiny_args(tiny_data, out, "--width", str(10**7))) == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "--width" in err
+    assert not out.exists()
+
+
+def test_full_disk_is_a_message_not_a_traceback(tiny_data, tmp_path, monkeypatch, capsys):
+    def save(self, completed, position=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train_cli.Checkpoint, "save", save)
+    assert main(tiny_args(tiny_data, tmp_path / "full", "--no-plots")) == 1
+    assert "convblocks train: error: [Errno 28] No space left on device" in \
+        capsys.readouterr().err
 
 
 def test_out_never_overwrites_an_earlier_run(tiny_data, tmp_path, capsys):

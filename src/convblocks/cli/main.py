@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         status = _main(argv)
-        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
     except BrokenPipeError:
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -123,6 +123,8 @@ def load_image(path: Path, hwc: tuple[int, int, int]) -> tuple[np.ndarray, str |
         if x.ndim != 4 or x.shape[1:] != (h, w, c):
             raise ValueError(f"{path}: expected an image (H, W) / (H, W, C) or a batch "
                              f"(N, H, W, C) with (H, W, C) = {(h, w, c)}; got shape {arr.shape}")
+        if not len(x):  # an empty batch would print nothing and succeed
+            raise ValueError(f"{path}: expected at least one image; got shape {arr.shape}")
         return x, None
     try:
         from PIL import Image, UnidentifiedImageError

@@ -27,6 +27,7 @@ import datetime
 import importlib.util
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -62,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
 _RUN_OPTIONS = ("dataset", "epochs", "batch_size", "lr", "width", "data_format", "limit",
                 "val_size", "seed", "threads")
 CHECKPOINT = "checkpoint.npz"
+MAX_THREADS = 1024
 CLI_EXTRA = "pip install 'convblocks[cli]'"
 
 
@@ -382,6 +384,8 @@ def _options(args: argparse.Namespace) -> dict | None:
         for key in ("epochs", "batch_size", "width", "threads"):
             if opts[key] < 1:
                 raise UsageError(f"--{key.replace('_', '-')} must be >= 1; got {opts[key]}")
+        if opts["threads"] > MAX_THREADS:  # BLAS takes a C int; OpenBLAS caps far lower
+            raise UsageError(f"--threads must be at most {MAX_THREADS}; got {opts['threads']}")
         if opts["limit"] is not None and opts["limit"] < 1:
             raise UsageError(f"--limit must be >= 1; got {opts['limit']}")
         if opts["val_size"] < 0:
@@ -466,8 +470,14 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"convblocks train: error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as exc:  # data not found, corrupt files
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly
+    except (OSError, ValueError) as exc:  # data not found, corrupt files, a full disk
         print(f"convblocks train: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError as exc:  # e.g. a huge --width: a message, not a traceback
+        print(f"convblocks train: error: out of memory ({exc or 'MemoryError'}); a smaller "
+              f"--width or --batch-size needs less", file=sys.stderr)
         return 1
 
 
@@ -475,6 +485,11 @@ def _run(args: argparse.Namespace, t_start: float) -> int:
     opts = _options(args)
     if args.resume is not None:
         out = Path(args.resume)
+        if (out / "metrics.json").is_file():  # resuming would replace the finished run's outputs
+            raise UsageError(f"--resume {out}: that run is finished (its metrics.json is "
+                             f"written); expected an interrupted run. Nothing in it is "
+                             f"overwritten: test it with `convblocks evaluate "
+                             f"{out / 'model.npz'}` or start a new run with another --out")
         model, extra = _load_checkpoint(out)
         opts = {**DEFAULTS, **extra["options"]}
         if args.data_dir is not None:
@@ -555,7 +570,7 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
                           file=sys.stderr)
                 else:
                     print(f"\ninterrupted: {out / CHECKPOINT} holds {kept}.\nresume with: "
-                          f"convblocks train --resume {out}", file=sys.stderr)
+                          f"convblocks train --resume {shlex.quote(str(out))}", file=sys.stderr)
                 return 130
     except Diverged as exc:
         if progress.bar is not None:
@@ -574,7 +589,7 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
         kept = checkpoint.describe()
         if kept:
             print(f"\ninterrupted: {out / CHECKPOINT} holds {kept}.\nresume with: "
-                  f"convblocks train --resume {out}", file=sys.stderr)
+                  f"convblocks train --resume {shlex.quote(str(out))}", file=sys.stderr)
         else:
             print("\ninterrupted before anything was saved: nothing to resume",
                   file=sys.stderr)
@@ -627,7 +642,8 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
         # Training is complete (the checkpoint holds it); only the report was cut short.
         done = (f"{out / 'model.npz'} and metrics.json are saved; the figures are incomplete"
                 if saved else f"{out / CHECKPOINT} holds the finished training; "
-                f"`convblocks train --resume {out}` runs the test pass and writes the outputs")
+                f"`convblocks train --resume {shlex.quote(str(out))}` runs the test pass and "
+                f"writes the outputs")
         print(f"\ninterrupted after training: {done}", file=sys.stderr)
         return 130
     return 0
