@@ -14,7 +14,7 @@ import pytest
 
 from convblocks.cli import train as train_cli
 from convblocks.cli.main import main
-from convblocks.datasets.idx import write_idx
+from convblocks.datasets.idx import read_idx, write_idx
 
 REAL = Path("/usr/share/datasets/fashion-mnist")
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="Debian's dataset-fashion-mnist is not "
@@ -188,6 +188,34 @@ def test_resume_hint_is_a_command_that_works_with_spaces(tiny_data, tmp_path, mo
     assert hint == f"convblocks train --resume '{cut}'"
     import shlex
     assert main([*shlex.split(hint)[1:], "--quiet", "--no-plots"]) == 0
+
+
+def test_resume_with_data_dir_accepts_the_same_data_moved_and_refuses_other_data(
+        tiny_data, full_run, tmp_path, monkeypatch, capsys):
+    """``--resume --data-dir`` may point at the same files elsewhere (the run is then
+    the uninterrupted one); other data, even of the same size, is refused and changes
+    nothing (it used to train on silently between epochs)."""
+    import shutil
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 1, 0)
+        assert main(tiny_args(tiny_data, cut, "--no-plots")) == 130
+    before = (cut / "checkpoint.npz").read_bytes()
+    other = make_tiny_fashion(tmp_path / "other")  # same sizes, then one label changed
+    labels = "train-labels-idx1-ubyte.gz"
+    y = read_idx(other / labels)
+    y[0] = (y[0] + 1) % 10
+    write_idx(other / labels, y)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(cut), "--data-dir", str(other), "--quiet",
+                 "--no-plots"]) == 2
+    assert "is not the one this run was trained on" in capsys.readouterr().err
+    assert (cut / "checkpoint.npz").read_bytes() == before
+    assert sorted(p.name for p in cut.iterdir()) == ["checkpoint.npz"]
+    moved = shutil.copytree(tiny_data, tmp_path / "moved")
+    assert main(["train", "--resume", str(cut), "--data-dir", str(moved), "--quiet",
+                 "--no-plots"]) == 0
+    assert_same_run(full_run, cut)
 
 
 def test_ctrl_c_twice_in_a_row_resumes_from_the_last_position(tiny_data, full_run, tmp_path,

@@ -184,7 +184,28 @@ def load_data(opts: dict) -> dict:
         "x_test": to_layout(xt, fmt), "y_test": yt, "x_test_nhwc": xt,
         "classes": list(CLASS_NAMES[opts["dataset"]]),
     }
+    data["fingerprint"] = data_fingerprint(data)
     return data
+
+
+def data_fingerprint(data: dict) -> str:
+    """A short digest of the split: its sizes, every label and 64 sampled images.
+
+    Saved in the checkpoint, so that ``--resume --data-dir`` can tell the same data
+    moved elsewhere (allowed) from other data (which would silently change the run).
+    """
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=12)
+    for key in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        a = data[key]
+        if a is None:
+            digest.update(f"{key}:none;".encode())
+            continue
+        digest.update(f"{key}:{a.shape}:{a.dtype.str};".encode())
+        sample = a if key.startswith("y") else a[::max(1, len(a) // 64)]
+        digest.update(np.ascontiguousarray(sample).tobytes())
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -233,8 +254,9 @@ class Checkpoint:
     """
 
     def __init__(self, model, path: Path, opts: dict, history: dict,
-                 position: dict | None = None) -> None:
+                 position: dict | None = None, fingerprint: str | None = None) -> None:
         self.model, self.path, self.opts = model, path, opts
+        self.fingerprint = fingerprint  # of the data (data_fingerprint), checked on resume
         self.history = {k: list(v) for k, v in history.items()}
         self.completed = len(self.history.get("loss", []))
         self.position = position
@@ -246,7 +268,8 @@ class Checkpoint:
 
     def save(self, completed: int, position: dict | None = None) -> None:
         """Write the state after ``completed`` epochs (and ``position`` in the next)."""
-        extra = {"epoch": completed, "history": self.history, "options": self.opts}
+        extra = {"epoch": completed, "history": self.history, "options": self.opts,
+                 "data": self.fingerprint}
         if position is not None:
             extra["position"] = position
         self.model.save(self.path, include_optimizer=True, extra=extra)
@@ -496,6 +519,7 @@ def _run(args: argparse.Namespace, t_start: float) -> int:
             opts["data_dir"] = args.data_dir
         initial_epoch, history = int(extra["epoch"]), extra.get("history", {})
         position = extra.get("position")
+        opts["_fingerprint"] = extra.get("data")  # None for checkpoints from before it
     else:
         out = Path(args.out) if args.out else _default_out()
         _check_out(out)
@@ -517,7 +541,12 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
            position: dict | None = None) -> int:
     """Load the data, fit (from ``initial_epoch``, and ``position`` in it), test, save,
     plot; the exit status."""
+    expected = opts.pop("_fingerprint", None)
     data = load_data(opts)
+    if expected is not None and expected != data["fingerprint"]:
+        raise UsageError(f"--resume {out}: the data set found{' in --data-dir' if args.data_dir else ''} "
+                         f"is not the one this run was trained on (its images or labels "
+                         f"differ); --data-dir may only point at the same files elsewhere")
     n_train, classes = len(data["x_train"]), data["classes"]
     steps = -(-n_train // opts["batch_size"])
     if model is None:
@@ -543,7 +572,8 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
         print(model.summary())
 
     progress = ProgressBar(n_train, opts["epochs"], enabled=show_progress)
-    checkpoint = Checkpoint(model, out / CHECKPOINT, opts, history, position)
+    checkpoint = Checkpoint(model, out / CHECKPOINT, opts, history, position,
+                            data["fingerprint"])
     val = None if data["x_val"] is None else (data["x_val"], data["y_val"])
     t_fit = time.perf_counter()
     try:
