@@ -65,6 +65,20 @@ def test_predict_npy_and_png(trained, tmp_path, capsys):
     assert out.count(",") == 4                       # --top 2: two classes on each of 4 lines
 
 
+def test_predict_with_a_checkpoint_names_the_classes(trained, tmp_path, capsys):
+    """A checkpoint has no class list of its own; its data set names the classes."""
+    data, model_path = trained
+    from convblocks import load_model
+    _, (xt, _) = load_fashion_mnist(data)
+    checkpoint = model_path.parent / "checkpoint.npz"
+    probs = load_model(checkpoint).predict(xt[:1])
+    np.save(tmp_path / "one.npy", xt[:1])
+    assert main(["predict", str(checkpoint), str(tmp_path / "one.npy")]) == 0
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot")
+    assert f"one.npy: {names[int(probs[0].argmax())]} " in capsys.readouterr().out
+
+
 def test_predict_errors(trained, tmp_path, capsys):
     _, model_path = trained
     np.save(tmp_path / "wrong.npy", np.zeros((10, 10), dtype=np.float32))

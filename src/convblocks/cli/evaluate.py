@@ -37,10 +37,15 @@ def model_layout(model) -> str:
 
 
 def class_names(model, count: int) -> list[str]:
-    """Class names stored by ``convblocks train``, else ``'0' .. str(count - 1)``."""
+    """Class names stored by ``convblocks train`` (a model's ``classes``, or a
+    checkpoint's data set), else ``'0' .. str(count - 1)``."""
+    from convblocks.datasets import CLASS_NAMES
+
     extra = getattr(model, "extra", None) or {}
     names = extra.get("classes")
-    if isinstance(names, list) and len(names) == count:
+    if names is None and isinstance(extra.get("options"), dict):  # a checkpoint
+        names = CLASS_NAMES.get(extra["options"].get("dataset"))
+    if isinstance(names, (list, tuple)) and len(names) == count:
         return [str(n) for n in names]
     return [str(i) for i in range(count)]
 
