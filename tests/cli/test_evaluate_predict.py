@@ -88,6 +88,15 @@ def test_predict_errors(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "wrong.npy: expected an image" in err and "(28, 28, 1)" in err
     assert "junk.png: not a readable image" in err
+    # not .npy files under a .npy name: said so, not "pickled data" (np.load's guess)
+    (tmp_path / "junk.npy").write_bytes(b"junk bytes")
+    np.savez(tmp_path / "archive.npz", a=np.zeros((28, 28)))
+    (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
+    for name in ("junk.npy", "archive.npy"):
+        assert main(["predict", str(model_path), str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert f"{name}: not a readable .npy array (no .npy header" in err
+        assert "pickle" not in err
 
 
 def test_confusion_matrix_and_per_class_table():

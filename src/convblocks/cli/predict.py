@@ -112,7 +112,12 @@ def load_image(path: Path, hwc: tuple[int, int, int]) -> tuple[np.ndarray, str |
     h, w, c = hwc
     if path.suffix.lower() == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False)
+            with open(path, "rb") as f:
+                # np.load takes what is not .npy for a pickle (or an .npz archive)
+                if f.read(6) != b"\x93NUMPY":
+                    raise ValueError("no .npy header: expected an array saved with np.save")
+                f.seek(0)
+                arr = np.lib.format.read_array(f, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
         x = scale_pixels(arr, str(path))
