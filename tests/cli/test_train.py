@@ -592,3 +592,22 @@ def test_ctrl_c_after_training_says_what_is_saved_and_resume_finishes(tiny_data,
     assert "model.npz and metrics.json are saved; the figures are incomplete" in \
         capsys.readouterr().err
     assert (out2 / "model.npz").exists() and (out2 / "metrics.json").exists()
+    monkeypatch.undo()
+
+    # --resume draws the missing figures and changes nothing else
+    model_bytes = (out2 / "model.npz").read_bytes()
+    before = json.loads((out2 / "metrics.json").read_text())
+    assert before["figures"] == {}
+    assert main(["train", "--resume", str(out2), "--quiet"]) == 0
+    assert "drawing its missing figures (curves, filters, confusion, predictions)" in \
+        capsys.readouterr().out
+    after = json.loads((out2 / "metrics.json").read_text())
+    assert after.pop("figures") == {k: f"{k}.png" for k in
+                                    ("curves", "filters", "confusion", "predictions")}
+    before.pop("figures")
+    assert after == before and (out2 / "model.npz").read_bytes() == model_bytes
+    for k in ("curves", "filters", "confusion", "predictions"):
+        assert (out2 / f"{k}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # now complete: refused, as any finished run
+    assert main(["train", "--resume", str(out2), "--quiet"]) == 2
+    assert "every figure drawn" in capsys.readouterr().err

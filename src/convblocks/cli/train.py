@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
+import json
 import math
 import os
 import shlex
@@ -508,11 +509,8 @@ def _run(args: argparse.Namespace, t_start: float) -> int:
     opts = _options(args)
     if args.resume is not None:
         out = Path(args.resume)
-        if (out / "metrics.json").is_file():  # resuming would replace the finished run's outputs
-            raise UsageError(f"--resume {out}: that run is finished (its metrics.json is "
-                             f"written); expected an interrupted run. Nothing in it is "
-                             f"overwritten: test it with `convblocks evaluate "
-                             f"{out / 'model.npz'}` or start a new run with another --out")
+        if (out / "metrics.json").is_file():  # finished: its model and metrics stay as they are
+            return _finish_figures(args, out, t_start)
         model, extra = _load_checkpoint(out)
         opts = {**DEFAULTS, **extra["options"]}
         if args.data_dir is not None:
@@ -660,7 +658,9 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
                 metrics["figures"] = _plots(model, data, history, probs, cm, out, opts)
             except Exception as exc:  # noqa: BLE001 - reported; model and metrics are saved
                 print(f"convblocks train: error: drawing the figures failed ({type(exc).__name__}: "
-                      f"{exc}); {out / 'model.npz'} and metrics.json are saved", file=sys.stderr)
+                      f"{exc}); {out / 'model.npz'} and metrics.json are saved (`convblocks "
+                      f"train --resume {shlex.quote(str(out))}` draws the figures again)",
+                      file=sys.stderr)
                 return 1
             metrics["wall_time_s"] = time.perf_counter() - t_start
             write_json(out / "metrics.json", metrics)
@@ -670,12 +670,62 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
               + f" ({metrics['wall_time_s']:.0f} s)")
     except KeyboardInterrupt:
         # Training is complete (the checkpoint holds it); only the report was cut short.
-        done = (f"{out / 'model.npz'} and metrics.json are saved; the figures are incomplete"
+        done = (f"{out / 'model.npz'} and metrics.json are saved; the figures are incomplete "
+                f"(`convblocks train --resume {shlex.quote(str(out))}` draws them)"
                 if saved else f"{out / CHECKPOINT} holds the finished training; "
                 f"`convblocks train --resume {shlex.quote(str(out))}` runs the test pass and "
                 f"writes the outputs")
         print(f"\ninterrupted after training: {done}", file=sys.stderr)
         return 130
+    return 0
+
+
+FIGURES = ("curves", "filters", "confusion", "predictions")
+
+
+def _finish_figures(args: argparse.Namespace, out: Path, t_start: float) -> int:
+    """``--resume`` of a finished run: draw the figures it lacks (a run stopped, or
+    failing, while drawing), from its model.npz and metrics.json; change nothing else.
+
+    A run with every figure (or ``--no-plots``) is refused: nothing is left to do, and
+    training again would replace its results.
+    """
+    from convblocks.nn import load_model
+
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+        figures = metrics["figures"]
+        opts = {**DEFAULTS, **metrics["options"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--resume {out}: its metrics.json is not a finished run's "
+                         f"({type(exc).__name__}: {exc})") from None
+    missing = [k for k in FIGURES if not (k in figures and (out / f"{k}.png").is_file())]
+    if not missing or args.no_plots:
+        raise UsageError(f"--resume {out}: that run is finished (its metrics.json is written"
+                         f"{' and every figure drawn' if not missing else ''}); expected an "
+                         f"interrupted run. Nothing in it is overwritten: test it with "
+                         f"`convblocks evaluate {out / 'model.npz'}` or start a new run with "
+                         f"another --out")
+    _check_dependencies(opts, plots=True, progress=False)
+    try:
+        model = load_model(out / "model.npz")
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume {out}: cannot read its model.npz ({exc})") from None
+    if args.data_dir is not None:
+        opts["data_dir"] = args.data_dir
+    data = load_data(opts)
+    expected = (_load_checkpoint(out)[1].get("data") if (out / CHECKPOINT).is_file()
+                else None)
+    if expected is not None and expected != data["fingerprint"]:
+        raise UsageError(f"--resume {out}: the data set found is not the one this run was "
+                         f"trained on (its images or labels differ)")
+    probs = model.predict(data["x_test"])
+    cm = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+    print(f"{out}: finished run; drawing its missing figures ({', '.join(missing)})")
+    drawn = _plots(model, data, metrics["history"], probs, cm, out, opts)
+    metrics["figures"] = drawn
+    write_json(out / "metrics.json", metrics)
+    print(f"wrote {', '.join(drawn.values())} ({time.perf_counter() - t_start:.0f} s)")
     return 0
 
 
