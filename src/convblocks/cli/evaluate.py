@@ -89,13 +89,13 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, classes: list[str], *,
     """
     from convblocks.plots import confusion_matrix
 
-    from convblocks.nn.losses import log_softmax, softmax
+    from convblocks.nn.losses import log_softmax
 
     logits = model.predict(x, batch_size=batch_size, raw=True)
     if logits.ndim != 2 or logits.shape[1] != len(classes):
         raise ValueError(f"the model outputs shape {logits.shape[1:]}; expected {len(classes)} "
                          f"class probabilities for this data set")
-    probs = model.loss.output_transform(logits) if model.loss is not None else softmax(logits)
+    probs = model.output_transform(logits)
     pred = probs.argmax(axis=1)
     # from the logits: exact even where a probability underflows to 0
     loss = float(-np.mean(log_softmax(logits)[np.arange(len(y)), y]))

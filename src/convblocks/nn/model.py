@@ -629,6 +629,11 @@ class Sequential:
             self._clear()
         return {"loss": loss_sum / n, "accuracy": self._acc(correct, n)}
 
+    def output_transform(self, outputs: np.ndarray) -> np.ndarray:
+        """What :meth:`predict` makes of raw outputs: the loss's transform (softmax for
+        cross-entropy, none for MSE), softmax when the model has no loss."""
+        return softmax(outputs) if self.loss is None else self.loss.output_transform(outputs)
+
     def predict(self, x: Any, *, batch_size: int = 256, raw: bool = False) -> np.ndarray:
         """Class probabilities ``(N, classes)``: the softmax of the logits.
 
@@ -637,10 +642,7 @@ class Sequential:
         """
         x = self._check_input(x)
         batch_size = as_int(batch_size, "batch_size", minimum=1)
-        if as_bool(raw, "raw"):
-            transform = lambda out: out  # noqa: E731
-        else:
-            transform = softmax if self.loss is None else self.loss.output_transform
+        transform = (lambda out: out) if as_bool(raw, "raw") else self.output_transform  # noqa: E731
         try:
             outs = [transform(self.forward(x[lo:lo + batch_size], training=False))
                     for lo in range(0, x.shape[0], batch_size)]
