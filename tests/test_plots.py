@@ -120,3 +120,108 @@ def test_missing_matplotlib_is_named_with_the_install_command(tmp_path, monkeypa
     with pytest.raises(ImportError, match=r"pip install 'convblocks\[cli\]'"):
         plots.plot_history({"loss": [1.0]}, tmp_path / "h.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def _drawn(monkeypatch):
+    """Records, per figure saved, each axes' title -> {line label: (x, y)}."""
+    figures = []
+    save = plots._save
+
+    def recording(fig, path):
+        figures.append({ax.get_title(): {line.get_label(): (np.asarray(line.get_xdata()).tolist(),
+                                                            np.asarray(line.get_ydata(), float))
+                                         for line in ax.get_lines()}
+                        for ax in fig.axes})
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording)
+    return figures
+
+
+def test_plot_history_refuses_curves_that_do_not_cover_the_same_epochs(tmp_path):
+    """5 training losses and 3 validation losses: the validation curve was dropped without
+    a word. Nothing tells which 3 epochs they belong to, so the call is refused by key."""
+    h = {"loss": [1.0, 0.8, 0.6, 0.5, 0.4], "accuracy": [0.1, 0.3, 0.5, 0.6, 0.7],
+         "val_loss": [0.9, 0.7, 0.6], "val_accuracy": [0.2, 0.4, 0.5]}
+    with pytest.raises(ValueError, match=r"history\['val_loss'\] has 3 entries but "
+                                         r"history\['loss'\] has 5; expected one entry per "
+                                         r"epoch in every curve \(None for an epoch without"):
+        plots.plot_history(h, tmp_path / "h.png")
+    with pytest.raises(ValueError, match=r"history\['accuracy'\] has 4 entries but "
+                                         r"history\['loss'\] has 5"):
+        plots.plot_history({**h, "accuracy": h["accuracy"][:4], "val_loss": h["loss"],
+                            "val_accuracy": h["accuracy"]}, tmp_path / "h.png")
+    with pytest.raises(ValueError, match=r"history\['val_accuracy'\] has 2 entries but "
+                                         r"history\['val_loss'\] has 3"):   # no training curve
+        plots.plot_history({"val_loss": [0.9, 0.7, 0.6], "val_accuracy": [0.2, 0.4]},
+                           tmp_path / "h.png")
+    for bad, got in ((0.5, "float"), ("0.5", "str"), ([[1.0, 2.0]], r"list of shape \(1, 2\)"),
+                     ([1.0, "x"], "list.*dtype <U"), ([[1.0], [1.0, 2.0]], "list$")):
+        with pytest.raises(ValueError, match=rf"history\['loss'\] must be a sequence of numbers"
+                                             rf", one per epoch.*got {got}"):
+            plots.plot_history({"loss": bad}, tmp_path / "h.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_history_draws_real_training_histories(tmp_path, monkeypatch):
+    """What Sequential.fit records, as convblocks train keeps it (a run stopped by Ctrl-C
+    mid-epoch and resumed, then through metrics.json): every curve over every epoch. A
+    run without validation data records val_* as None: no validation curve, no legend."""
+    import json
+
+    from convblocks import nn
+    from convblocks._atomic import write_json
+    from convblocks.nn.model import StopTraining
+
+    class StopInEpoch1:
+        def on_batch_end(self, batch, logs):
+            if len(seen) == 1 and batch == 1:
+                raise StopTraining
+
+        def on_epoch_end(self, epoch, logs):
+            seen.append(epoch)
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((48, 6)), rng.integers(0, 3, 48)
+    val = (x[:16], y[:16])
+
+    def fit(validation_data, **kw):
+        model = nn.Sequential([nn.Dense(3)], input_shape=(6,), seed=0, dtype="float64")
+        model.compile(loss=nn.SoftmaxCrossEntropy(), optimizer=nn.SGD(0.1))
+        return model, model.fit(x, y, epochs=3, batch_size=16, seed=1,
+                                validation_data=validation_data, **kw)
+
+    seen = []
+    model, first = fit(val, callbacks=[StopInEpoch1()])         # Ctrl-C in epoch 2
+    assert len(first["loss"]) == 1
+    state = model.epoch_state
+    rest = model.fit(x, y, epochs=3, batch_size=16, seed=1, validation_data=val,
+                     initial_epoch=state["epoch"], initial_batch=state["batch"],
+                     epoch_state=state)
+    resumed = {k: first[k] + rest[k] for k in first}           # as Checkpoint keeps it
+    write_json(tmp_path / "metrics.json", {"history": resumed})
+    resumed = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    _, no_val = fit(None)
+    assert no_val["val_loss"] == [None] * 3
+
+    figures = _drawn(monkeypatch)
+    plots.plot_history(resumed, tmp_path / "resumed.png")
+    plots.plot_history(no_val, tmp_path / "no_val.png")
+    plots.plot_history({"loss": [1.0, None, 0.5], "val_loss": [0.9, 0.7, None]},
+                       tmp_path / "gaps.png")
+    plots.plot_history({"val_loss": [0.9, 0.7]}, tmp_path / "val_only.png")
+
+    with_val, without_val, gaps, val_only = figures
+    for title in ("loss", "accuracy"):
+        assert set(with_val[title]) == {"training", "validation"}
+        for label, prefix in (("training", ""), ("validation", "val_")):
+            xs, ys = with_val[title][label]
+            assert xs == [1, 2, 3]
+            np.testing.assert_array_equal(ys, resumed[prefix + title])
+        assert set(without_val[title]) == {"training"}
+        assert without_val[title]["training"][0] == [1, 2, 3]
+    np.testing.assert_array_equal(gaps["loss"]["training"][1], [1.0, np.nan, 0.5])
+    np.testing.assert_array_equal(gaps["loss"]["validation"][1], [0.9, 0.7, np.nan])
+    assert val_only["loss"] == {"validation": ([1, 2], pytest.approx([0.9, 0.7]))}
+    assert val_only["accuracy"] == {}
+    assert (tmp_path / "val_only.png").read_bytes()[:8] == PNG

@@ -28,6 +28,7 @@ import math
 import sys
 import types
 import warnings
+from collections.abc import Mapping, Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -88,7 +89,8 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
     grads : callable or sequence of ndarray
         ``grads(dy)`` returns the analytic gradients of ``sum(dy * y)`` with respect to
         each input (``None`` for inputs not to check); or those gradients already
-        computed for the given ``upstream``.
+        computed for the given ``upstream``. Exactly one per input, in order, each of
+        its input's shape (one array alone stands for one input).
     upstream : ndarray, shape of y, optional
         ``dy``. Default: standard normal values from ``seed``.
     wrt : sequence of int, optional
@@ -103,6 +105,17 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
     Returns
     -------
     GradcheckResult
+
+    Raises
+    ------
+    TypeError
+        ``func`` not callable, ``grads`` giving something other than a sequence of
+        real arrays (or None), a bad ``seed``/``max_points``/``wrt`` type.
+    ValueError
+        ``grads`` giving more or fewer gradients than there are inputs, a gradient
+        whose shape is not its input's, ``upstream`` not of the output's shape, ``wrt``
+        naming a missing input or one whose gradient is None, a bad ``eps``, or
+        nothing to check. Raised before the first central difference is computed.
     """
     if isinstance(inputs, np.ndarray):
         inputs = (inputs,)
@@ -151,13 +164,18 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
     analytic = grads(dy.copy()) if callable(grads) else grads
     if isinstance(analytic, np.ndarray):
         analytic = (analytic,)
+    given = type(analytic).__name__
     try:
+        if isinstance(analytic, (str, bytes, Mapping, AbstractSet)):
+            raise TypeError  # iterable, but not one gradient per input in order
         analytic = list(analytic)
     except TypeError:
         raise TypeError(f"grads must give a sequence of gradients (one per input, None for "
-                        f"inputs not to check); got {type(analytic).__name__}") from None
-    if len(analytic) < len(xs):
-        raise ValueError(f"grads must give one gradient per input ({len(xs)}); got {len(analytic)}")
+                        f"inputs not to check); got {given}") from None
+    if len(analytic) != len(xs):
+        raise ValueError(f"grads must give one gradient per input (None for inputs not to "
+                         f"check): expected {len(xs)}, as inputs holds {len(xs)} array"
+                         f"{'s' if len(xs) != 1 else ''}; got {len(analytic)} gradients")
     if wrt is None:
         wrt = [i for i in range(len(xs)) if analytic[i] is not None]
     else:
@@ -166,17 +184,29 @@ def gradcheck(func: Callable[..., Any], inputs: Sequence[Any] | np.ndarray,
             raise ValueError(f"wrt must name distinct inputs in 0..{len(xs) - 1}; got {wrt}")
     if not wrt:
         raise ValueError("nothing to check: every gradient is None")
+    # Every gradient checked before the first (slow) central difference.
+    for k in wrt:
+        g = analytic[k]
+        if g is None:
+            raise ValueError(f"wrt names input {k} but grads gave None for it; expected an "
+                             f"array of shape {xs[k].shape}")
+        try:
+            a = np.asarray(g)
+        except (TypeError, ValueError):  # e.g. a ragged list
+            a = None
+        if a is None or a.dtype.kind not in "iuf":
+            raise TypeError(f"grads must give arrays of real numbers; gradient {k} is "
+                            f"{type(g).__name__}" + ("" if a is None else f" of dtype {a.dtype}"))
+        if a.shape != xs[k].shape:
+            raise ValueError(f"grads must give gradient {k} in the shape of input {k}, "
+                             f"{xs[k].shape}; got shape {a.shape}")
+        analytic[k] = a.astype(np.float64)
 
     worst = GradcheckResult(0.0, wrt[0], (), 0.0, 0.0, 0)
     total = 0
     for k in wrt:
         x = xs[k]
         g = analytic[k]
-        if g is None:
-            raise ValueError(f"wrt names input {k} but its analytic gradient is None")
-        g = np.asarray(g, dtype=np.float64)
-        if g.shape != x.shape:
-            raise ValueError(f"gradient {k} has shape {g.shape} but input {k} has shape {x.shape}")
         if x.size == 0:
             continue  # nothing to nudge
         flat = np.arange(x.size)

@@ -72,28 +72,89 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
                        minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+#: The curves of a history that :func:`plot_history` draws, in the order checked.
+_CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _history_curves(history: dict) -> tuple[dict[str, np.ndarray | None], int]:
+    """The curves of ``history`` as float64 arrays (None entries as NaN), checked, and
+    the number of epochs.
+
+    A curve whose every entry is None (nothing recorded, e.g. ``val_loss`` of a run
+    without validation data) maps to None. Every curve present must have one entry per
+    epoch: as many as the first one present (``loss`` normally).
+    """
+    curves: dict[str, np.ndarray | None] = {}
+    first = None  # (key, length) of the first curve present
+    for key in _CURVES:
+        values = history.get(key)
+        if values is None:
+            continue
+        items = arr = None
+        if not isinstance(values, (str, bytes, dict)):
+            try:
+                items = list(values)
+                arr = np.asarray([np.nan if v is None else v for v in items])
+            except (TypeError, ValueError):  # not iterable, or ragged
+                arr = None
+        if arr is None or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):
+            raise ValueError(f"history[{key!r}] must be a sequence of numbers, one per epoch "
+                             f"(None for an epoch without one); got {type(values).__name__}"
+                             + ("" if arr is None else f" of shape {arr.shape} and dtype "
+                                                       f"{arr.dtype}"))
+        if first is None:
+            first = (key, len(arr))
+        elif len(arr) != first[1]:
+            raise ValueError(
+                f"history[{key!r}] has {len(arr)} entries but history[{first[0]!r}] has "
+                f"{first[1]}; expected one entry per epoch in every curve (None for an epoch "
+                f"without a value, as Sequential.fit records them), since nothing tells which "
+                f"epochs the {len(arr)} belong to")
+        curves[key] = arr.astype(np.float64) if any(v is not None for v in items) else None
+    return curves, 0 if first is None else first[1]
+
+
 def plot_history(history: dict, path: str | os.PathLike) -> Path:
-    """Loss and accuracy per epoch (training and, when present, validation).
+    """Loss and accuracy per epoch (training and, when recorded, validation).
 
     Parameters
     ----------
     history : dict
         Lists per epoch under ``loss``, ``accuracy`` and optionally ``val_loss``,
-        ``val_accuracy`` (what ``Sequential.fit`` returns).
+        ``val_accuracy`` (what ``Sequential.fit`` returns, or the ``history`` of a
+        ``convblocks train`` run's metrics.json, resumed runs included). Entry ``i``
+        of every list is epoch ``i + 1``; ``None`` (or NaN) marks an epoch without
+        that value and leaves a gap. A curve with no value at all (``val_*`` of a run
+        without validation data) is not drawn. Other keys are ignored.
     path : str or os.PathLike
         The PNG to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        ``history`` is not a dict.
+    ValueError
+        A curve is not a sequence of numbers, or its length differs from the other
+        curves' (e.g. 3 ``val_loss`` values for 5 epochs of ``loss``): which epochs
+        its values belong to cannot be told, so nothing is drawn. No file is written.
     """
     if not isinstance(history, dict):
         raise TypeError(f"history must be a dict of per-epoch lists; got {type(history).__name__}")
+    curves, n_epochs = _history_curves(history)
     fig = _figure(9, 3.6)
     from matplotlib.ticker import MaxNLocator
 
     ax_loss, ax_acc = fig.subplots(1, 2)
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    epochs = np.arange(1, n_epochs + 1)
     for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
         for prefix, label, style in (("", "training", "o-"), ("val_", "validation", "s--")):
-            values = history.get(prefix + key)
-            if values is not None and len(values) and len(values) == len(epochs):
+            values = curves.get(prefix + key)
+            if values is not None:  # None: not recorded
                 ax.plot(epochs, values, style, label=label)
         ax.set_xlabel("epoch")
         ax.set_title(title)

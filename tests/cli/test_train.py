@@ -319,11 +319,11 @@ def test_resume_of_a_finished_run_is_refused_and_changes_nothing(tiny_data, full
 @pytest.mark.parametrize("argv, message", [
     (["--limit", "90", "--val-size", "16"], "--limit 90 plus --val-size 16 exceed the 96"),
     (["--val-size", "96"], "--val-size 96 must be smaller than the 96"),
-    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--epochs", "0"], "--epochs must be from 1 to 100000; got 0"),
     (["--lr", "-1"], "--lr must be a finite number > 0; got -1.0"),
     (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
-    (["--seed", "-1"], "--seed must be >= 0; got -1"),
-    (["--threads", str(10**20)], f"--threads must be at most 1024; got {10**20}"),
+    (["--seed", "-1"], f"--seed must be from 0 to {2**63 - 1}; got -1"),
+    (["--threads", str(10**20)], f"--threads must be from 1 to 1024; got {10**20}"),
 ])
 def test_bad_options(tiny_data, tmp_path, capsys, argv, message):
     assert main([*tiny_args(tiny_data, tmp_path / "x"), *argv]) == 2
@@ -331,10 +331,61 @@ def test_bad_options(tiny_data, tmp_path, capsys, argv, message):
     assert not (tmp_path / "x").exists()  # checked before the output folder is created
 
 
-def test_out_of_memory_is_a_message_not_a_traceback(tiny_data, tmp_path, capsys):
-    # (3, 3, 10**7, 2 * 10**7) float32 weights: petabytes, more than any address space.
+INT_OPTIONS = {"--epochs": (1, 100_000), "--batch-size": (1, 1_000_000), "--width": (1, 4096),
+               "--limit": (1, 100_000_000), "--val-size": (0, 100_000_000),
+               "--seed": (0, 2**63 - 1), "--threads": (1, 1024)}
+
+
+def test_every_integer_option_has_a_range():
+    assert {"--" + k.replace("_", "-"): v for k, v in train_cli.INT_RANGES.items()} == INT_OPTIONS
+    import argparse
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    ints = {a.option_strings[0] for a in parser._actions if a.type is int}
+    assert ints == set(INT_OPTIONS)  # a new integer option needs its range too
+    help_text = " ".join(parser.format_help().split())
+    for option, (low, high) in INT_OPTIONS.items():
+        assert f"{low} to {high}" in help_text, option
+
+
+@pytest.mark.parametrize("option", INT_OPTIONS)
+@pytest.mark.parametrize("value", [10**30, -1])
+def test_absurd_integer_options_are_refused_before_loading_anything(option, value, tiny_data,
+                                                                    tmp_path, monkeypatch, capsys):
+    """A typo such as --width 10**30 gets the option, the value and the range (status 2),
+    before any data is loaded or model built (it used to fail in the model, or run for
+    ever)."""
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("loaded data or built a model for an out-of-range option")
+
+    monkeypatch.setattr(train_cli, "load_data", must_not_run)
+    monkeypatch.setattr(train_cli, "build_model", must_not_run)
+    low, high = INT_OPTIONS[option]
+    if low <= value <= high:
+        pytest.skip(f"{value} is a valid {option}")
+    out = tmp_path / "x"
+    assert main([*tiny_args(tiny_data, out), option, str(value)]) == 2
+    err = capsys.readouterr().err
+    assert f"convblocks train: error: {option} must be from {low} to {high}; got {value}" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_very_long_number_is_shortened_in_the_message(tiny_data, tmp_path, capsys):
+    assert main([*tiny_args(tiny_data, tmp_path / "x"), "--width", str(10**99)]) == 2
+    assert "--width must be from 1 to 4096; got 10000000000000000000... (100 digits)" in \
+        capsys.readouterr().err
+
+
+def test_out_of_memory_is_a_message_not_a_traceback(tiny_data, tmp_path, monkeypatch,
+                                                    capsys):
+    # The largest --width: (7 * 7 * 8192, 16384) float32 dense weights, 26 GB, plus
+    # Adam's two slots; monkeypatched to fail as a machine without that memory would.
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 24.5 GiB for an array")
+
+    monkeypatch.setattr(train_cli, "build_model", no_memory)
     out = tmp_path / "huge"
-    assert main(tiny_args(tiny_data, out, "--width", str(10**7))) == 1
+    assert main(tiny_args(tiny_data, out, "--width", "4096")) == 1
     err = capsys.readouterr().err
     assert "out of memory" in err and "--width" in err
     assert not out.exists()
@@ -388,13 +439,91 @@ def test_default_out_takes_a_new_folder(tmp_path, monkeypatch):
     assert train_cli._default_out() == Path("runs/20260102-030405-2")
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's overflow warnings on the way
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # NumPy's overflow warnings: none leak
 def test_diverging_loss_stops_with_an_error(tiny_data, tmp_path, capsys):
     out = tmp_path / "nan"
     assert main(tiny_args(tiny_data, out, "--lr", "1e30", "--no-plots")) == 1
     err = capsys.readouterr().err
     assert "training diverged: the training loss became nan" in err and "--lr 1e+30" in err
     assert not (out / "model.npz").exists() and not (out / "metrics.json").exists()
+
+
+def test_diverging_run_prints_one_message_and_no_numpy_warnings(tiny_data, tmp_path):
+    """The terminal shows the diverged message only: no RuntimeWarning from the engine
+    (its worker threads included) before it."""
+    env = {**os.environ, "PYTHONWARNINGS": "default"}  # warnings shown, whatever the caller's
+    r = subprocess.run([sys.executable, "-m", "convblocks.cli.main",
+                        *tiny_args(tiny_data, tmp_path / "nan", "--lr", "1e30", "--no-plots")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 1, r.stderr
+    assert "RuntimeWarning" not in r.stderr and "Warning" not in r.stderr, r.stderr
+    assert "encountered" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "convblocks train: error: training diverged: the training loss became nan at batch ")
+    assert "try a lower one" in lines[0]
+
+
+def _break_weights_at(step: int, monkeypatch, *, after: bool) -> None:
+    """Make train step number ``step`` (1-based, over the whole run) blow the first
+    convolution's kernel up to NaN: before the step (its loss is NaN) or after it (its
+    loss is still finite; only the weights are NaN)."""
+    from convblocks.nn.model import Sequential
+
+    original, calls = Sequential.train_step, [0]
+
+    def train_step(self, x, y):
+        calls[0] += 1
+        kernel = self.layers[0].params["kernel"]
+        if calls[0] == step and not after:
+            kernel[...] = np.nan
+        result = original(self, x, y)
+        if calls[0] == step and after:
+            kernel[...] = np.nan
+        return result
+
+    monkeypatch.setattr(Sequential, "train_step", train_step)
+
+
+def _assert_keeps_epoch_1(out: Path) -> None:
+    from convblocks import load_model
+    model = load_model(out / "checkpoint.npz")
+    assert model.extra["epoch"] == 1 and "position" not in model.extra
+    for key, value in params_of(out / "checkpoint.npz").items():
+        assert np.isfinite(value).all(), key
+    assert not (out / "model.npz").exists() and not (out / "metrics.json").exists()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_divergence_in_epoch_2_keeps_the_checkpoint_of_epoch_1(tiny_data, tmp_path,
+                                                              monkeypatch, capsys):
+    # 80 training images in batches of 16: 5 steps per epoch; step 7 is epoch 2's second.
+    _break_weights_at(7, monkeypatch, after=False)
+    out = tmp_path / "nan"
+    assert main(tiny_args(tiny_data, out, "--no-plots")) == 1
+    err = capsys.readouterr().err
+    assert "training diverged: the training loss became nan at batch 2 of epoch 2" in err
+    assert f"{out / 'checkpoint.npz'} keeps the state after epoch 1" in err
+    _assert_keeps_epoch_1(out)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("val_size, message", [
+    ("16", "the validation loss became nan after epoch 2"),
+    ("0", "weight 0.kernel became NaN or infinite after epoch 2"),
+])
+def test_nan_weights_with_a_finite_loss_are_never_saved(val_size, message, tiny_data, tmp_path,
+                                                        monkeypatch, capsys):
+    """The last step of epoch 2 leaves NaN weights although its loss was finite: the
+    epoch's checkpoint must not replace epoch 1's good one with them."""
+    steps_per_epoch = -(-(96 - int(val_size)) // 16)
+    _break_weights_at(2 * steps_per_epoch, monkeypatch, after=True)
+    out = tmp_path / "nan"
+    assert main(tiny_args(tiny_data, out, "--no-plots", "--val-size", val_size)) == 1
+    err = capsys.readouterr().err
+    assert f"training diverged: {message}" in err, err
+    assert f"{out / 'checkpoint.npz'} keeps the state after epoch 1" in err
+    _assert_keeps_epoch_1(out)
 
 
 def test_write_json_is_strict_json(tmp_path):

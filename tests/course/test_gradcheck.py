@@ -179,3 +179,54 @@ def test_gradcheck_leaves_the_callers_arrays_alone_when_func_raises():
     with pytest.raises(RuntimeError, match="boom"):
         gradcheck(f, x, lambda dy: (2 * dy,))
     assert x.tolist() == [1.0, 2.0, 3.0]
+
+
+def _two_inputs():
+    """``y = a * sum(b)`` at a 2-vector ``a`` and a 1-vector ``b``, with its gradients."""
+    a, b = np.array([1.0, 2.0]), np.array([3.0])
+    return (lambda a_, b_: a_ * b_.sum()), (a, b), (lambda dy: (dy * b.sum(), np.array([dy @ a])))
+
+
+@pytest.mark.parametrize("extra", [np.zeros(2), None], ids=["array", "None"])
+def test_gradcheck_refuses_more_gradients_than_inputs(extra):
+    """An extra gradient was ignored: a backward returning (dA, dW, db) checked against
+    (A, W) passed without a word, whatever its third item was."""
+    f, xs, good = _two_inputs()
+    with pytest.raises(ValueError, match=r"grads must give one gradient per input.*expected 2, "
+                                         r"as inputs holds 2 arrays; got 3 gradients"):
+        gradcheck(f, xs, lambda dy: (*good(dy), extra))
+    with pytest.raises(ValueError, match=r"expected 1, as inputs holds 1 array; got 2"):
+        gradcheck(lambda a: 2 * a, xs[0], lambda dy: (2 * dy, 2 * dy))
+    with pytest.raises(ValueError, match=r"expected 2.*got 3"):   # precomputed, not a callable
+        up = np.ones(2)
+        gradcheck(f, xs, [*good(up), extra], upstream=up)
+    assert gradcheck(f, xs, good).max_rel_error < 1e-8
+
+
+def test_gradcheck_refuses_fewer_gradients_or_wrong_shapes_and_types_before_differencing():
+    f, xs, good = _two_inputs()
+    calls = []
+
+    def counting(a, b):
+        calls.append(1)
+        return f(a, b)
+
+    with pytest.raises(ValueError, match=r"expected 2, as inputs holds 2 arrays; got 1 gradients"):
+        gradcheck(counting, xs, lambda dy: good(dy)[:1])
+    # Gradient 1 is wrong: refused before input 0 is differenced (one call of func: y0).
+    calls.clear()
+    with pytest.raises(ValueError, match=r"grads must give gradient 1 in the shape of input 1, "
+                                         r"\(1,\); got shape \(2,\)"):
+        gradcheck(counting, xs, lambda dy: (good(dy)[0], np.ones(2)))
+    assert len(calls) == 1
+    for bad, message in ((lambda dy: {"a": 1, "b": 2}, "sequence of gradients.*got dict"),
+                         (lambda dy: "ab", "sequence of gradients.*got str"),
+                         (lambda dy: 3.0, "sequence of gradients.*got float"),
+                         (lambda dy: ([None, 1.0], good(dy)[1]), "real numbers; gradient 0 is "
+                                                                 "list of dtype object"),
+                         (lambda dy: ([[1.0], [1.0, 2.0]], good(dy)[1]), "gradient 0 is list"),
+                         (lambda dy: (good(dy)[0] + 0j, good(dy)[1]), "complex128")):
+        with pytest.raises(TypeError, match=message):
+            gradcheck(f, xs, bad)
+    with pytest.raises(ValueError, match=r"wrt names input 1 but grads gave None.*\(1,\)"):
+        gradcheck(f, xs, lambda dy: (good(dy)[0], None), wrt=[1])

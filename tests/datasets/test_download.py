@@ -47,7 +47,8 @@ class _Bad(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def bad_server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Bad)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -109,3 +110,29 @@ def test_timeout_is_checked(clean_env, tmp_path, timeout, error):
         fm.load_idx_dataset(TINY, timeout=timeout)
     with pytest.raises(error, match="timeout must be a number of seconds"):
         download("http://127.0.0.1:9/x", tmp_path / "x", md5=None, timeout=timeout)
+
+
+@pytest.mark.parametrize("md5, error, message", [
+    (123, TypeError, r"md5 must be a 32-hex-digit MD5 string or None; got 123 \(int\)"),
+    (MD5.encode(), TypeError, r"md5 must be a 32-hex-digit MD5 string or None; got "
+                              r"b'[0-9a-f]{32}' \(bytes\)"),
+    ("abc", ValueError, r"md5 must be an MD5 digest of 32 hex digits \(0-9, a-f\); got "
+                        r"'abc' \(3 characters\)"),
+    (MD5[:-1] + "g", ValueError, r"md5 must be an MD5 digest of 32 hex digits .*"
+                                 r"\(32 characters\)"),
+    (MD5 + "\n", ValueError, r"md5 must be an MD5 digest of 32 hex digits .*"
+                             r"\(33 characters\)"),
+])
+def test_md5_is_checked_before_anything_is_fetched(bad_server, tmp_path, md5, error, message):
+    # It used to be found out after the download: a str as a "checksum mismatch", any
+    # other type as an AttributeError from md5.lower().
+    with pytest.raises(error, match=message):
+        download(bad_server + "/ok", tmp_path / "f", md5=md5)
+    with pytest.raises(error, match=message):   # no server at all: nothing is contacted
+        download("http://127.0.0.1:9/x", tmp_path / "g", md5=md5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_md5_in_either_case_is_accepted(bad_server, tmp_path):
+    download(bad_server + "/ok", tmp_path / "f", md5=MD5.upper())
+    assert (tmp_path / "f").read_bytes() == DATA

@@ -99,7 +99,8 @@ def server(tmp_path):
     www.mkdir()
     handler = functools.partial(_Quiet, directory=str(www))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/", www
@@ -141,6 +142,60 @@ def test_checksum_mismatch_leaves_no_file(clean_env, server):
         fm.load_idx_dataset(TINY, base_url=url, md5=md5)
     left = list(fm.cache_dir("tiny-mnist").iterdir())
     assert left == []                                     # neither the file nor a .part
+
+
+GOOD = "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+
+
+@pytest.mark.parametrize("md5, error, message", [
+    ({FILES[0]: 123}, TypeError,
+     r"md5\['train-images-idx3-ubyte.gz'\] must be a 32-hex-digit MD5 string; got 123 \(int\)"),
+    ({FILES[1]: GOOD.encode()}, TypeError,
+     r"md5\['train-labels-idx1-ubyte.gz'\] must be a 32-hex-digit MD5 string; got "
+     r"b'8d4f.*' \(bytes\)"),
+    ({FILES[2]: None}, TypeError,
+     r"md5\['t10k-images-idx3-ubyte.gz'\] must be a 32-hex-digit MD5 string; got None "
+     r"\(every download is verified: leave out the whole md5 argument"),
+    ({FILES[3]: "d41d8cd98f00b204e9800998ecf8427"}, ValueError,
+     r"md5\['t10k-labels-idx1-ubyte.gz'\] must be an MD5 digest of 32 hex digits "
+     r"\(0-9, a-f\); got 'd41d8cd98f00b204e9800998ecf8427' \(31 characters\)"),
+    ({"train-images.gz": GOOD}, ValueError,
+     r"md5 has the key 'train-images.gz', which is none of the file names; expected a "
+     r"dict of file name -> 32-hex-digit MD5 string \(file names train-images-idx3-ubyte.gz, "),
+    ([GOOD] * 4, TypeError,
+     r"md5 must be a dict of file name -> 32-hex-digit MD5 string .*, or None for the "
+     r"published checksums; got \['8d4f.*\] \(list\)"),
+    (GOOD, TypeError, r"md5 must be a dict .*got '8d4f.*' \(str\)"),
+])
+def test_md5_argument_is_checked_up_front(clean_env, server, md5, error, message):
+    # A bad entry among valid ones: an int used to escape as an AttributeError
+    # (md5.lower()) from download() -- after the files before it had been downloaded --,
+    # None skipped the check, an unknown key was ignored; nothing was checked when the
+    # files were found locally.
+    url, www = server
+    make_idx_dataset(www)
+    if isinstance(md5, dict):
+        md5 = {**{f: md5_of_file(www / f) for f in FILES}, **md5}
+    with pytest.raises(error, match=message):
+        fm.load_idx_dataset(TINY, base_url=url, md5=md5)
+    assert not fm.cache_dir("tiny-mnist").exists()        # nothing was fetched
+    with pytest.raises(error, match=message):             # and before any search
+        load_fashion_mnist(clean_env / "no-such-folder", md5=md5)
+    with pytest.raises(error, match=message):
+        load_mnist(clean_env / "no-such-folder", md5=md5)
+
+
+def test_md5_of_a_custom_data_set_is_checked(clean_env):
+    spec = replace(TINY, md5={FILES[0]: 5})
+    with pytest.raises(TypeError, match=r"the md5 of data set 'tiny-mnist'\["
+                                        r"'train-images-idx3-ubyte.gz'\] must be a "
+                                        r"32-hex-digit MD5 string; got 5 \(int\)"):
+        fm.load_idx_dataset(spec, download=False)
+
+
+def test_published_md5s_are_well_formed():
+    for spec in (fm.FASHION_MNIST, fm.MNIST):
+        assert fm.check_md5_map(spec.md5) is spec.md5 and sorted(spec.md5) == sorted(FILES)
 
 
 def _closed_port() -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 
 import numpy as np
 import pytest
 
+from convblocks.datasets import idx
 from convblocks.datasets.idx import IDX_TYPES, parse_idx, read_idx, write_idx
 
 
@@ -105,3 +107,102 @@ def test_dims_whose_product_overflows_int64_are_a_clear_error(tmp_path):
 def test_parse_idx_refuses_text():
     with pytest.raises(TypeError, match="raw must be the bytes of an IDX file; got str"):
         parse_idx("\x00\x00\x08\x01\x00\x00\x00\x01\x07")
+
+
+# --- gzip decompression is bounded by the header ------------------------------------
+
+def _peak_bytes_of(fn):
+    """Run ``fn``; return (its exception or None, peak bytes Python allocated meanwhile)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - handed back to the test
+        error = exc
+    else:
+        error = None
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return error, peak
+
+
+def test_gzip_stream_longer_than_its_header_is_refused_without_inflating_it(tmp_path):
+    # The header declares 10 bytes; the stream holds 10 MB more (a small gzip bomb:
+    # ~10 KB on disk). It used to be decompressed whole before the length check.
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(struct.pack(">HBBI", 0, 0x08, 1, 10) + bytes(10)
+                                   + bytes(10 << 20)))
+    error, peak = _peak_bytes_of(lambda: read_idx(path))
+    assert isinstance(error, ValueError)
+    assert re.search(r"bomb\.gz: the decompressed data is longer than its IDX header says: "
+                     r"dims \(10,\) need 18 bytes with the header, the gzip stream holds "
+                     r"more than 1048594 \(stopped decompressing", str(error)), str(error)
+    assert peak < 4 << 20, f"{peak} bytes allocated for an 18-byte file"
+
+
+def test_gzip_header_declaring_an_absurd_size_is_refused_before_decompressing(tmp_path):
+    # 2**20 x 2**20 uint8 = 2**40 bytes declared; the stream holds 8 MB of zeros.
+    path = tmp_path / "huge.gz"
+    path.write_bytes(gzip.compress(struct.pack(">HBB2I", 0, 0x08, 2, 1 << 20, 1 << 20)
+                                   + bytes(8 << 20)))
+    error, peak = _peak_bytes_of(lambda: read_idx(path))
+    assert isinstance(error, ValueError)
+    assert re.search(r"huge\.gz: the IDX header declares dims \(1048576, 1048576\) of uint8, "
+                     r"1099511627788 bytes decompressed, more than the limit of "
+                     r"max_bytes=2147483648; refused before decompressing", str(error)), \
+        str(error)
+    assert peak < 1 << 20, f"{peak} bytes allocated before refusing"
+    assert idx.MAX_DECOMPRESSED_BYTES == 1 << 31
+
+
+def test_max_bytes_bounds_the_whole_decompressed_file(tmp_path):
+    arr = np.arange(100, dtype=np.uint8)
+    write_idx(tmp_path / "a.gz", arr)                  # 8-byte header + 100 bytes
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz", max_bytes=108), arr)
+    with pytest.raises(ValueError, match=r"a\.gz: .*dims \(100,\) of uint8, 108 bytes "
+                                         r"decompressed, more than the limit of max_bytes=107"):
+        read_idx(tmp_path / "a.gz", max_bytes=107)
+    write_idx(tmp_path / "plain", arr, compress=False)  # plain data is all on disk already
+    np.testing.assert_array_equal(read_idx(tmp_path / "plain", max_bytes=1), arr)
+
+
+@pytest.mark.parametrize("max_bytes, error, message", [
+    (0, ValueError, "max_bytes must be a number of bytes >= 1; got 0"),
+    (1.5, TypeError, r"max_bytes must be an int number of bytes; got 1.5 \(float\)"),
+    (True, TypeError, r"max_bytes must be an int number of bytes; got True \(bool\)"),
+])
+def test_max_bytes_is_checked(tmp_path, max_bytes, error, message):
+    write_idx(tmp_path / "a.gz", np.arange(3, dtype=np.uint8))
+    with pytest.raises(error, match=message):
+        read_idx(tmp_path / "a.gz", max_bytes=max_bytes)
+    with pytest.raises(error, match=message):
+        parse_idx((tmp_path / "a.gz").read_bytes(), max_bytes=max_bytes)
+
+
+@pytest.mark.parametrize("code", sorted(IDX_TYPES))
+def test_gunzip_of_several_members_and_zero_padding(code):
+    # Members split inside the header and the payload, zero padding between and after.
+    dtype = IDX_TYPES[code]
+    arr = (np.random.default_rng(code).standard_normal((17, 5, 3)) * 50).astype(dtype)
+    plain = struct.pack(">HBB3I", 0, code, 3, *arr.shape) + arr.tobytes()
+    for raw in (gzip.compress(plain),
+                gzip.compress(plain[:7]) + gzip.compress(plain[7:100]) + gzip.compress(plain[100:]),
+                gzip.compress(plain[:50]) + bytes(9) + gzip.compress(plain[50:]) + bytes(11),
+                gzip.compress(plain, compresslevel=0)):
+        got = parse_idx(raw)
+        assert got.dtype == dtype.newbyteorder("=") and got.flags.owndata
+        np.testing.assert_array_equal(got, arr)
+
+
+def test_data_after_the_gzip_stream_must_be_another_member():
+    packed = gzip.compress(_valid_bytes()) + b"\x00\x00junk"
+    with pytest.raises(ValueError, match="x.gz: corrupt or truncated gzip data .*Not a "
+                                         "gzipped file"):
+        parse_idx(packed, source="x.gz")
+
+
+def test_gzip_trailing_bytes_are_counted():
+    with pytest.raises(ValueError, match=r"3 trailing bytes after the IDX payload \(dims "
+                                         r"\(2, 3\) need 6 bytes, the file holds 9"):
+        parse_idx(gzip.compress(_valid_bytes() + b"abc"))

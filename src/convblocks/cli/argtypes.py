@@ -7,6 +7,7 @@ messages say only what was expected and what was given.
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 
 def positive_int(text: str) -> int:
@@ -18,6 +19,30 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
     return value
+
+
+def positive_int_at_most(maximum: int) -> Callable[[str], int]:
+    """A converter of whole numbers from 1 to ``maximum``.
+
+    For counts whose absurd values would fail deep inside (an allocation, a C int) or
+    run for ever; the bound belongs in the option's help text.
+    """
+    def convert(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected an integer from 1 to {maximum}; got "
+                                             f"{short_int(value)}")
+        return value
+
+    convert.__name__ = convert.__qualname__ = f"positive_int_at_most_{maximum}"
+    return convert
+
+
+def short_int(value: int) -> str:
+    """``value`` for a message: in full up to 40 digits, else its first 20 and its length
+    (Python parses integers of up to 4300 digits)."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
 
 
 def positive_seconds(text: str) -> float:

@@ -14,35 +14,41 @@ import shlex
 import sys
 from typing import Any
 
-from convblocks.cli.argtypes import non_negative_seconds, positive_int
+from convblocks.cli.argtypes import non_negative_seconds, positive_int_at_most
 
 HELP = "time convolution and pooling (and optionally training) against PyTorch"
 
 _DEFAULT_REPEATS, _QUICK_REPEATS = 7, 3
 _TRAIN_REPEATS = 5  # timed epochs per side for --train
 _DEFAULT_GEMM_REPEATS, _QUICK_GEMM_REPEATS = 5, 3
+#: Upper bounds of the integer options, far beyond any real benchmark: an absurd value
+#: gets argparse's message naming the option, not a traceback from a C int overflow
+#: (--threads), an allocation (--gemm-size, --batch-size) or a run that never ends.
+MAX_REPEATS, MAX_THREADS, MAX_GEMM_SIZE, MAX_BATCHES, MAX_BATCH_SIZE = (
+    1000, 1024, 16384, 100_000, 65536)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cases", metavar="LIST",
                         help="comma-separated case ids (a-e, b.max2, ...), groups (all, conv, "
                              "pool, none) or patterns ('d*'); default all, or none with --train")
-    parser.add_argument("--repeats", type=positive_int, metavar="N",
-                        help=f"timed samples per measurement (default {_DEFAULT_REPEATS}, "
-                             f"{_QUICK_REPEATS} with --quick)")
+    parser.add_argument("--repeats", type=positive_int_at_most(MAX_REPEATS), metavar="N",
+                        help=f"timed samples per measurement, 1 to {MAX_REPEATS} (default "
+                             f"{_DEFAULT_REPEATS}, {_QUICK_REPEATS} with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats: a smoke run for CI, not for publishing")
     parser.add_argument("--json", metavar="PATH",
                         help="where to write the results (default bench-results/bench-<UTC time>.json)")
     parser.add_argument("--no-torch", action="store_true",
                         help="time ours only (no ratios; targets show —; not with --train)")
-    parser.add_argument("--threads", type=positive_int, metavar="N",
-                        help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS "
-                             "thread count, i.e. the cores)")
+    parser.add_argument("--threads", type=positive_int_at_most(MAX_THREADS), metavar="N",
+                        help=f"threads for NumPy's BLAS and for PyTorch, 1 to {MAX_THREADS} "
+                             f"(default: NumPy's BLAS thread count, i.e. the cores)")
     parser.add_argument("--pause", type=non_negative_seconds, default=0.15, metavar="S",
                         help="seconds to sleep before each timed sample (default 0.15)")
-    parser.add_argument("--gemm-size", type=positive_int, default=2048, metavar="N",
-                        help="matrix size of the float32 GEMM peak measurement (default 2048)")
+    parser.add_argument("--gemm-size", type=positive_int_at_most(MAX_GEMM_SIZE), default=2048,
+                        metavar="N", help=f"matrix size of the float32 GEMM peak measurement, "
+                                          f"1 to {MAX_GEMM_SIZE} (default 2048)")
     parser.add_argument("--no-reexec", action="store_true",
                         help="do not re-run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE when set")
     train = parser.add_argument_group("training benchmark (convblocks.bench.train)")
@@ -50,10 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="also time CNN training, ours vs PyTorch: 5 epochs of --batches "
                             "mini-batches per side, alternating, after a warm-up (3 with "
                             "--quick); alone unless --cases is given")
-    train.add_argument("--batches", type=positive_int, default=50, metavar="N",
-                       help="mini-batches per timed epoch (default 50)")
-    train.add_argument("--batch-size", type=positive_int, metavar="N",
-                       help="mini-batch size (default: the training module's)")
+    train.add_argument("--batches", type=positive_int_at_most(MAX_BATCHES), default=50,
+                       metavar="N", help=f"mini-batches per timed epoch, 1 to {MAX_BATCHES} "
+                                         f"(default 50)")
+    train.add_argument("--batch-size", type=positive_int_at_most(MAX_BATCH_SIZE), metavar="N",
+                       help=f"mini-batch size, 1 to {MAX_BATCH_SIZE} (default: the training "
+                            f"module's)")
 
 
 def command_argv(args: argparse.Namespace) -> list[str]:

@@ -17,12 +17,15 @@ current mini-batch step, saves the checkpoint with the exact position (epoch, ba
 done, the epoch's running sums and dropout generator) and exits with status 130; a
 second Ctrl-C stops at once (the previous checkpoint survives: saves are atomic).
 ``--resume DIR`` continues from the checkpoint and produces exactly the numbers the
-uninterrupted run would have.
+uninterrupted run would have. A diverging run (a loss or a weight NaN or infinite, e.g.
+from a far too high ``--lr``) stops with one message and status 1, without NumPy's
+overflow warnings; its checkpoint keeps the last finite state.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -32,12 +35,14 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .._atomic import write_json  # strict JSON, atomically (metrics.json)
+from .argtypes import short_int
 
 HELP = "train a small CNN on Fashion-MNIST (or MNIST, SIGNS) and report test accuracy"
 
@@ -64,7 +69,17 @@ DEFAULTS: dict[str, Any] = {
 _RUN_OPTIONS = ("dataset", "epochs", "batch_size", "lr", "width", "data_format", "limit",
                 "val_size", "seed", "threads")
 CHECKPOINT = "checkpoint.npz"
-MAX_THREADS = 1024
+MAX_THREADS = 1024  # BLAS takes a C int; OpenBLAS caps far lower
+MAX_IMAGES = 100_000_000  # --limit, --val-size: the data sets hold 60,000 training images
+#: Accepted range of each integer option, checked before any data is loaded or model
+#: built. Far beyond any real run (a --width of 4096 already needs tens of GB), they
+#: turn a typo such as ``--width 10**30`` into a message naming the option instead of
+#: an allocation failure deep in the model, or an endless run.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "epochs": (1, 100_000), "batch_size": (1, 1_000_000), "width": (1, 4096),
+    "limit": (1, MAX_IMAGES), "val_size": (0, MAX_IMAGES), "seed": (0, 2**63 - 1),
+    "threads": (1, MAX_THREADS),
+}
 CLI_EXTRA = "pip install 'convblocks[cli]'"
 
 
@@ -73,7 +88,13 @@ class UsageError(Exception):
 
 
 class Diverged(Exception):
-    """The training loss became NaN or infinite (raised by :class:`DivergenceGuard`)."""
+    """The training or validation loss, or the saved state, became NaN or infinite
+    (raised by :class:`DivergenceGuard` and :meth:`Checkpoint.save`)."""
+
+
+def _range(key: str) -> str:
+    low, high = INT_RANGES[key]
+    return f"{low} to {high}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,26 +104,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"data set (default {d['dataset']})")
     add("--data-dir", metavar="DIR", help="folder holding the data set's files (default: "
         "$CONVBLOCKS_DATA, /usr/share/datasets, the cache, then download)")
-    add("--epochs", type=int, metavar="N", help=f"training epochs (default {d['epochs']})")
-    add("--batch-size", type=int, metavar="N", help=f"default {d['batch_size']}")
+    add("--epochs", type=int, metavar="N", help=f"training epochs, {_range('epochs')} "
+        f"(default {d['epochs']})")
+    add("--batch-size", type=int, metavar="N", help=f"images per training step, "
+        f"{_range('batch_size')} (default {d['batch_size']})")
     add("--lr", type=float, help=f"Adam's peak learning rate, decayed by a cosine schedule "
         f"(default {d['lr']})")
     add("--width", type=int, metavar="N", help=f"filters of the first convolution; the second "
-        f"has 2x, the dense layer 4x (default {d['width']})")
+        f"has 2x, the dense layer 4x; {_range('width')} (default {d['width']})")
     add("--data-format", choices=("NHWC", "NCHW"),
         help=f"activation layout (default {d['data_format']})")
-    add("--limit", type=int, metavar="N", help="train on the first N training images only "
-        "(smoke tests)")
+    add("--limit", type=int, metavar="N", help=f"train on the first N training images only, "
+        f"{_range('limit')} (smoke tests)")
     add("--val-size", type=int, metavar="N", help=f"hold out the last N training images for "
-        f"validation after each epoch; 0 = none (default {d['val_size']})")
-    add("--seed", type=int, metavar="N", help=f"seed of weights, shuffling and dropout "
-        f"(default {d['seed']})")
+        f"validation after each epoch; 0 = none; {_range('val_size')} "
+        f"(default {d['val_size']})")
+    add("--seed", type=int, metavar="N", help=f"seed of weights, shuffling and dropout, "
+        f"{_range('seed')} (default {d['seed']})")
     add("--out", metavar="DIR", help="output folder: a new or empty one, never an earlier "
         "run's (default runs/<timestamp>)")
     add("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (with "
         "its saved options, writing into DIR)")
-    add("--threads", type=int, metavar="N", help=f"BLAS threads (default {d['threads']}; part "
-        f"of the run: the count changes the last bits of the results)")
+    add("--threads", type=int, metavar="N", help=f"BLAS threads, {_range('threads')} "
+        f"(default {d['threads']}; part of the run: the count changes the last bits of the "
+        f"results)")
     add("--no-plots", action="store_true", help="skip the PNG figures")
     add("--quiet", action="store_true", help="no progress bar")
 
@@ -268,7 +293,20 @@ class Checkpoint:
         self.save(epoch + 1)
 
     def save(self, completed: int, position: dict | None = None) -> None:
-        """Write the state after ``completed`` epochs (and ``position`` in the next)."""
+        """Write the state after ``completed`` epochs (and ``position`` in the next).
+
+        Raises
+        ------
+        Diverged
+            A weight, BatchNorm statistic or optimizer slot is NaN or infinite (an
+            update that overflowed while the loss of its batch was still finite): the
+            file keeps the last good state instead.
+        """
+        bad = nonfinite_state(self.model)
+        if bad is not None:
+            where = (f"in epoch {completed + 1}" if position is not None
+                     else f"after epoch {completed}")
+            raise Diverged(f"{bad} became NaN or infinite {where}")
         extra = {"epoch": completed, "history": self.history, "options": self.opts,
                  "data": self.fingerprint}
         if position is not None:
@@ -330,10 +368,14 @@ class CtrlC:
 
 
 class DivergenceGuard:
-    """Stops training as soon as the running loss is NaN or infinite.
+    """Stops training as soon as the running loss (or the validation loss) is NaN or
+    infinite.
 
     A diverged model is useless, and going on would save NaN weights over the last good
-    checkpoint; raising from ``on_batch_end`` stops before the epoch's checkpoint.
+    checkpoint; raising from ``on_batch_end`` (or, for the validation loss, from
+    ``on_epoch_end``, as the first callback) stops before the epoch's checkpoint. An
+    update that makes the weights non-finite while its batch's loss is still finite is
+    caught by :meth:`Checkpoint.save`.
     """
 
     def __init__(self) -> None:
@@ -346,6 +388,41 @@ class DivergenceGuard:
         if not math.isfinite(logs["loss"]):
             raise Diverged(f"the training loss became {logs['loss']} at batch {batch + 1} of "
                            f"epoch {self.epoch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        val_loss = logs.get("val_loss")
+        if val_loss is not None and not math.isfinite(val_loss):
+            raise Diverged(f"the validation loss became {val_loss} after epoch {epoch + 1}")
+
+
+def nonfinite_state(model) -> str | None:
+    """The first NaN or infinite array of the model's saved state, named (``weight
+    3.kernel``, ``BatchNorm statistic 1.running_var``, ``optimizer slot exp_avg/0.kernel``),
+    or None when every value is finite."""
+    groups = [("weight", model.params()), ("BatchNorm statistic", model.buffers())]
+    if model.optimizer is not None:
+        groups.append(("optimizer slot", model.optimizer.state_dict()))
+    for kind, arrays in groups:
+        for key, array in arrays.items():
+            if not np.isfinite(array).all():
+                return f"{kind} {key}"
+    return None
+
+
+#: NumPy's floating-point warnings (np.errstate covers only the calling thread, not the
+#: engine's worker threads, so they are filtered by message).
+_FLOAT_WARNINGS = r"(overflow|invalid value|divide by zero|underflow) encountered"
+
+
+@contextlib.contextmanager
+def quiet_float_errors() -> Iterator[None]:
+    """Silence NumPy's overflow / invalid-value RuntimeWarnings, in every thread, while
+    training: a diverging run reports once, through :class:`DivergenceGuard` and
+    :meth:`Checkpoint.save`, instead of first printing a screen of warnings from the
+    engine's internals."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _FLOAT_WARNINGS, RuntimeWarning)
+        yield
 
 
 # --------------------------------------------------------------------------- reports
@@ -405,17 +482,11 @@ def _options(args: argparse.Namespace) -> dict | None:
              if getattr(args, k, None) is not None}
     if args.resume is None:
         opts = {**DEFAULTS, **given}
-        for key in ("epochs", "batch_size", "width", "threads"):
-            if opts[key] < 1:
-                raise UsageError(f"--{key.replace('_', '-')} must be >= 1; got {opts[key]}")
-        if opts["threads"] > MAX_THREADS:  # BLAS takes a C int; OpenBLAS caps far lower
-            raise UsageError(f"--threads must be at most {MAX_THREADS}; got {opts['threads']}")
-        if opts["limit"] is not None and opts["limit"] < 1:
-            raise UsageError(f"--limit must be >= 1; got {opts['limit']}")
-        if opts["val_size"] < 0:
-            raise UsageError(f"--val-size must be >= 0; got {opts['val_size']}")
-        if opts["seed"] < 0:
-            raise UsageError(f"--seed must be >= 0; got {opts['seed']}")
+        for key, (low, high) in INT_RANGES.items():
+            value = opts[key]
+            if value is not None and not low <= value <= high:
+                raise UsageError(f"--{key.replace('_', '-')} must be from {low} to {high}; "
+                                 f"got {short_int(value)}")
         if not (opts["lr"] > 0 and math.isfinite(opts["lr"])):
             raise UsageError(f"--lr must be a finite number > 0; got {opts['lr']}")
         return opts
@@ -577,12 +648,13 @@ def _train(args: argparse.Namespace, opts: dict, out: Path, model, initial_epoch
     try:
         with CtrlC() as ctrl_c:
             if initial_epoch < opts["epochs"]:
-                model.fit(data["x_train"], data["y_train"], epochs=opts["epochs"],
-                          batch_size=opts["batch_size"], validation_data=val, shuffle=True,
-                          seed=opts["seed"], initial_epoch=initial_epoch,
-                          initial_batch=0 if position is None else position["batch"],
-                          epoch_state=position,
-                          callbacks=(DivergenceGuard(), progress, checkpoint, ctrl_c))
+                with quiet_float_errors():
+                    model.fit(data["x_train"], data["y_train"], epochs=opts["epochs"],
+                              batch_size=opts["batch_size"], validation_data=val,
+                              shuffle=True, seed=opts["seed"], initial_epoch=initial_epoch,
+                              initial_batch=0 if position is None else position["batch"],
+                              epoch_state=position,
+                              callbacks=(DivergenceGuard(), progress, checkpoint, ctrl_c))
             if ctrl_c.requested:
                 # Stopped after a step (or between epochs): save the exact position. A
                 # second Ctrl-C raises KeyboardInterrupt here; the old file survives.

@@ -39,6 +39,45 @@ def check_timeout(timeout) -> float:
     return float(timeout)
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def check_md5(md5, name: str = "md5", *, none_ok: bool = True) -> str | None:
+    """``md5`` unchanged if it is an MD5 digest written as 32 hex digits (either case),
+    or ``None`` where ``none_ok``.
+
+    Parameters
+    ----------
+    md5 : object
+        The value to check.
+    name : str, optional
+        The argument's name for the messages, e.g. ``"md5['train-images-idx3-ubyte.gz']"``.
+    none_ok : bool, optional
+        Whether ``None`` (no checksum) is allowed.
+
+    Returns
+    -------
+    str or None
+        ``md5``.
+
+    Raises
+    ------
+    TypeError
+        ``md5`` is not a str (nor ``None`` where allowed), e.g. bytes or an int.
+    ValueError
+        A str that is not 32 hex digits.
+    """
+    if md5 is None and none_ok:
+        return None
+    if not isinstance(md5, str):
+        what = "a 32-hex-digit MD5 string" + (" or None" if none_ok else "")
+        raise TypeError(f"{name} must be {what}; got {md5!r} ({type(md5).__name__})")
+    if len(md5) != 32 or not _HEX_DIGITS.issuperset(md5):
+        raise ValueError(f"{name} must be an MD5 digest of 32 hex digits (0-9, a-f); got "
+                         f"{md5!r} ({len(md5)} characters)")
+    return md5
+
+
 def md5_of_file(path: str | os.PathLike) -> str:
     """Hex MD5 digest of a file's content."""
     digest = hashlib.md5(usedforsecurity=False)
@@ -58,8 +97,9 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None, timeout: flo
     dest : str or os.PathLike
         The destination file; its directory is created if needed.
     md5 : str or None
-        Expected hex MD5 of the downloaded bytes; ``None`` skips the check (only for
-        files that have no published checksum).
+        Expected MD5 of the downloaded bytes, 32 hex digits (either case), checked
+        before anything is fetched; ``None`` skips the check (only for files that have
+        no published checksum).
     timeout : float, optional
         Seconds to wait for the server on connect and on each read.
 
@@ -74,8 +114,12 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None, timeout: flo
         The server could not be reached, answered with an HTTP error or not in HTTP,
         or the transfer broke off (fewer bytes than its Content-Length).
     ValueError
-        The checksum does not match (the downloaded bytes are discarded).
+        The checksum does not match (the downloaded bytes are discarded), or ``md5`` is
+        a str but not 32 hex digits, or ``timeout`` is not > 0.
+    TypeError
+        ``md5`` is neither a str nor ``None``, or ``timeout`` not a number.
     """
+    md5 = check_md5(md5, "md5")
     timeout = check_timeout(timeout)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ instead: uint8, the expected shapes and counts, labels within the classes.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from convblocks.functional.checks import as_bool
 
-from .download import DownloadError, check_timeout, download as _download
+from .download import DownloadError, check_md5, check_timeout, download as _download
 from .idx import read_idx
 
 __all__ = ["load_fashion_mnist", "load_mnist", "load_idx_dataset", "IdxDataset",
@@ -141,6 +142,30 @@ def _find_local(spec: IdxDataset, dirs: list[Path]) -> dict[str, Path] | None:
     return None
 
 
+def check_md5_map(md5, name: str = "md5") -> Mapping:
+    """``md5`` unchanged if it maps some of the four IDX file names to MD5 digests of
+    32 hex digits; anything else raises, naming ``name`` and the offending key.
+
+    ``None`` is no valid digest here: every download is verified (omit the whole
+    ``md5`` argument to use the published checksums).
+    """
+    expected = (f"a dict of file name -> 32-hex-digit MD5 string (file names "
+                f"{', '.join(_FILES)})")
+    if not isinstance(md5, Mapping):
+        raise TypeError(f"{name} must be {expected}, or None for the published "
+                        f"checksums; got {md5!r} ({type(md5).__name__})")
+    for key, value in md5.items():
+        if key not in _FILES:
+            raise ValueError(f"{name} has the key {key!r}, which is none of the file "
+                             f"names; expected {expected}")
+        if value is None:
+            raise TypeError(f"{name}[{key!r}] must be a 32-hex-digit MD5 string; got None "
+                            f"(every download is verified: leave out the whole md5 "
+                            f"argument to use the published checksums)")
+        check_md5(value, f"{name}[{key!r}]", none_ok=False)
+    return md5
+
+
 def _fetch(spec: IdxDataset, base_url: str, md5: dict, timeout: float) -> dict[str, Path]:
     target = cache_dir(spec.name)
     if not base_url.endswith("/"):
@@ -222,6 +247,10 @@ def load_idx_dataset(spec: IdxDataset, data_dir: str | os.PathLike | None = None
     """
     download = as_bool(download, "download")
     check_timeout(timeout)
+    if md5 is None:
+        md5 = check_md5_map(spec.md5, f"the md5 of data set {spec.name!r}")
+    else:
+        md5 = check_md5_map(md5, "md5")
     explicit = data_dir is not None
     dirs = search_dirs(spec.name, data_dir)
     paths = _find_local(spec, dirs)
@@ -233,7 +262,7 @@ def load_idx_dataset(spec: IdxDataset, data_dir: str | os.PathLike | None = None
             raise _not_found(spec, dirs, False, "(download disabled)")
         url = base_url or os.environ.get(spec.env_url) or spec.url
         try:
-            paths = _fetch(spec, url, spec.md5 if md5 is None else md5, timeout)
+            paths = _fetch(spec, url, md5, timeout)
         except DownloadError as exc:
             raise _not_found(spec, dirs, False, f"and the download failed: {exc}") from None
         except OSError as exc:  # creating or writing the cache folder, not the network
@@ -260,7 +289,10 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: b
         Download from here instead of the official location
         (also ``$CONVBLOCKS_FASHION_MNIST_URL``).
     md5 : dict, optional
-        File name -> expected MD5, replacing the published ones (for private mirrors).
+        File name -> expected MD5 as 32 hex digits (either case), replacing the
+        published ones (for private mirrors); checked on every call, before anything
+        is searched or fetched. Keys must be among the four file names; a file
+        missing from it cannot be downloaded.
     timeout : float, optional
         Network timeout in seconds.
 
@@ -276,8 +308,12 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: b
         Nothing found and no download possible (the message lists the folders searched
         and how to get the data).
     ValueError
-        A corrupt, truncated or wrongly shaped file, or a download whose checksum does
-        not match.
+        A corrupt, truncated or wrongly shaped file, a download whose checksum does
+        not match, or an ``md5`` with an unknown key or a value that is not 32 hex
+        digits.
+    TypeError
+        ``md5`` is not a dict, or one of its values not a str (the message names the
+        key).
     """
     return load_idx_dataset(FASHION_MNIST, data_dir, download=download, base_url=base_url,
                             md5=md5, timeout=timeout)
