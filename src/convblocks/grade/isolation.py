@@ -32,6 +32,9 @@ __all__ = ["Outcome", "Sandbox"]
 
 _CAPTURE_LIMIT = 8000
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The grader's jobs run sandboxes on threads; CPython 3.11's ast.parse is not safe in
+# two threads at once ("AST constructor recursion depth mismatch"), so it takes turns.
+_AST_LOCK = threading.Lock()
 _MAX_RESTARTS_WHILE_LOADING = 8
 
 
@@ -240,7 +243,8 @@ class Sandbox:
             if note.get("fatal") and note.get("line") is None:
                 unit = next(u for u in self.submission.units if u.label == note["unit"])
                 try:
-                    statement = ast.parse(unit.source).body[note["statement"]]
+                    with _AST_LOCK:  # CPython 3.11 builds ASTs unsafely in parallel threads
+                        statement = ast.parse(unit.source).body[note["statement"]]
                 except (SyntaxError, IndexError):
                     continue
                 note["line"] = statement.lineno

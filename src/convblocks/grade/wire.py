@@ -1,16 +1,19 @@
 """Messages between the grader and the process that runs a learner's code.
 
 Nothing the learner's code produced is ever unpickled: a message is a JSON tree plus
-the arrays it refers to, saved with ``np.savez`` and loaded with ``allow_pickle=False``.
-Objects that are neither numbers, strings, arrays, tuples, lists nor string-keyed dicts
-travel as their ``repr`` (an :class:`Opaque`), enough to say what came back.
+the numeric arrays it refers to, as their raw bytes; the JSON lists each array's dtype
+(bool, int, uint or float only) and shape under ``"$arrays"``. Objects that are neither
+numbers, strings, arrays, tuples, lists nor string-keyed dicts travel as their ``repr``
+(an :class:`Opaque`), enough to say what came back.
 
-A frame on the pipe is ``>II`` (JSON length, arrays length), the JSON, then the arrays.
+A frame on the pipe is ``>II`` (JSON length, arrays length), the JSON, then the arrays'
+bytes one after the other. (Not ``np.savez``: reading ``.npy`` headers calls
+``ast.literal_eval``, and CPython 3.11's AST construction is not safe in two threads at
+once, which the grader's ``jobs`` are: "AST constructor recursion depth mismatch".)
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import struct
@@ -101,25 +104,49 @@ def pack(message: dict, payload: Any = None) -> bytes:
     body = dict(message)
     if payload is not None:
         body["data"] = encode(payload, arrays)
-    text = json.dumps(body).encode()
-    blob = b""
     if arrays:
-        buffer = io.BytesIO()
-        np.savez(buffer, *arrays)
-        blob = buffer.getvalue()
+        body["$arrays"] = [[a.dtype.str, list(a.shape)] for a in arrays]
+    text = json.dumps(body).encode()
+    blob = b"".join(a.tobytes() for a in arrays)  # C order, as encode() made them
     return HEADER.pack(len(text), len(blob)) + text + blob
 
 
 def unpack(text: bytes, blob: bytes) -> dict:
-    """Inverse of :func:`pack`: the message with ``"data"`` decoded."""
+    """Inverse of :func:`pack`: the message with ``"data"`` decoded.
+
+    Raises ``ValueError`` for a frame whose array list does not describe its bytes.
+    """
     message = json.loads(text)
     arrays: list[np.ndarray] = []
-    if blob:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    offset = 0
+    for meta in message.pop("$arrays", []):
+        dtype, shape = _array_meta(meta)
+        n = math.prod(shape) * dtype.itemsize
+        if offset + n > len(blob):
+            raise ValueError(f"frame's arrays need more than its {len(blob)} bytes")
+        arrays.append(np.frombuffer(blob, dtype, math.prod(shape), offset).reshape(shape).copy())
+        offset += n
+    if offset != len(blob):
+        raise ValueError(f"frame holds {len(blob) - offset} bytes that no array describes")
     if "data" in message:
         message["data"] = decode(message["data"], arrays)
     return message
+
+
+def _array_meta(meta: Any) -> tuple[np.dtype, tuple[int, ...]]:
+    """``(dtype, shape)`` of one ``"$arrays"`` entry, a plain numeric dtype only."""
+    try:
+        dtype_str, shape = meta
+        dtype = np.dtype(dtype_str) if isinstance(dtype_str, str) else None
+        shape = tuple(shape)
+    except (TypeError, ValueError):
+        dtype, shape = None, ()
+    if (dtype is None or dtype.kind not in "biuf" or dtype.fields is not None
+            or dtype.subdtype is not None
+            or not all(type(d) is int and d >= 0 for d in shape)):
+        raise ValueError(f"frame describes an array as {meta!r}; expected [numeric dtype, "
+                         f"shape]")
+    return dtype, shape
 
 
 def write_frame(stream: BinaryIO, message: dict, payload: Any = None) -> None:
