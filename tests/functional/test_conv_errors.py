@@ -81,6 +81,8 @@ def test_bias_shape(rng, fn, w_shape):
     ("dilation", True, TypeError, r"dilation must be an integer; got True"),
     ("groups", 0, ValueError, r"groups must be >= 1; got 0"),
     ("groups", "2", TypeError, r"groups must be an integer"),
+    # NumPy makes timedelta64 a signed integer type; it is no count of anything here
+    ("stride", np.timedelta64(2), TypeError, r"stride must be an integer; got np.timedelta64"),
     ("padding", -1, ValueError, r"padding must be >= 0; got -1"),
     ("padding", "full", ValueError, r"padding must be .*'valid' or 'same'; got 'full'"),
     ("padding", (1, 2, 3), ValueError, r"padding must be an int, \(h, w\)"),

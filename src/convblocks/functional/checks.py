@@ -7,6 +7,7 @@ there with an IndexError or, worse, a silent wrong answer.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Sequence
 
@@ -16,6 +17,8 @@ __all__ = [
     "as_float_array",
     "check_ndim",
     "as_int",
+    "as_real",
+    "as_float_dtype",
     "as_pair",
     "check_choice",
     "check_data_format",
@@ -63,12 +66,45 @@ def check_ndim(x: np.ndarray, ndim: int, name: str, dims: str) -> None:
 
 def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     """Return ``value`` as a Python int; bools, floats and strings raise ``TypeError``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    # np.timedelta64 is a NumPy signed integer type, but not a number of anything here
+    if (isinstance(value, (bool, np.bool_, np.timedelta64))
+            or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer; got {value!r} ({type(value).__name__})")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
     return value
+
+
+def as_real(value: Any, name: str, *, finite: bool = True) -> float:
+    """``value`` as a Python float: an int, a float or a NumPy real scalar.
+
+    Bools, strings, arrays, complex numbers (NumPy's too: ``float()`` would drop the
+    imaginary part) and ``timedelta64`` raise ``TypeError``; with ``finite`` (the
+    default) NaN and infinities raise ``ValueError``. Range checks are the caller's.
+    """
+    if (isinstance(value, (bool, np.bool_, np.timedelta64))
+            or not isinstance(value, numbers.Real)):
+        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    return value
+
+
+def as_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """``dtype`` as ``np.dtype('float32')`` or ``np.dtype('float64')``; else ``TypeError``.
+
+    None is refused (``np.dtype(None)`` would silently mean float64).
+    """
+    try:
+        dt = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt not in (np.float32, np.float64):
+        got = dt if dt is not None else repr(dtype)
+        raise TypeError(f"{name} must be float32 or float64; got {got}")
+    return dt
 
 
 def as_bool(value: Any, name: str) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..functional.buffers import empty_like as pooled_empty_like
 from ..functional.threads import map_slices
-from .base import Layer
+from .base import Layer, as_real
 
 __all__ = ["ReLU", "LeakyReLU"]
 
@@ -64,6 +64,8 @@ class LeakyReLU(Layer):
     Parameters
     ----------
     negative_slope : float
+        Any finite number (NaN or an infinity would make every negative input NaN
+        or infinite: ``ValueError``).
 
     Keeps the local slope ``dy/dx`` (1 where ``x > 0``, else ``negative_slope``), one
     value per element in the input's dtype: then ``y = x * slope`` and
@@ -75,10 +77,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope: float = 0.01, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(
-                negative_slope, (int, float, np.number)):
-            raise TypeError(f"negative_slope must be a number; got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = as_real(negative_slope, "negative_slope")
         self._slope: np.ndarray | None = None
 
     def get_config(self) -> dict[str, Any]:

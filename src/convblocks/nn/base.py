@@ -10,18 +10,31 @@ shape changes, ``compute_output_shape``; the public methods here do the checks o
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..functional.checks import as_bool, as_float_array, shape_str
+from ..functional.checks import (as_bool, as_float_array, as_float_dtype, as_int, as_real,
+                                 shape_str)
 
 __all__ = ["Layer", "LAYERS", "layer_from_config", "image_channels", "to_jsonable", "to_tuple",
-           "as_bool"]
+           "as_bool", "as_real", "as_float_dtype", "check_config_options"]
 
 #: Every concrete layer class by name, filled in by ``Layer.__init_subclass__``;
 #: ``layer_from_config`` uses it to rebuild a saved architecture.
 LAYERS: dict[str, type["Layer"]] = {}
+
+
+def check_config_options(cls: type, options: dict[str, Any], config: Any) -> None:
+    """Raise ``ValueError`` unless ``cls(**options)`` names its options right: an unknown
+    or missing option is reported with every option ``cls`` takes (``config`` is shown)."""
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(**options)
+    except TypeError as exc:
+        raise ValueError(f"invalid {cls.__name__} config {config!r}: {exc}; {cls.__name__} "
+                         f"takes {list(signature.parameters)}") from None
 
 
 def to_jsonable(value: Any) -> Any:
@@ -107,10 +120,15 @@ class Layer:
         ``rng`` (default: a fresh unseeded generator) draws the initial weights;
         ``dtype`` (float32 or float64) is the dtype of every parameter and activation.
         """
-        input_shape = tuple(int(s) for s in input_shape)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"{self.describe()}: dtype must be float32 or float64; got {dtype}")
+        if not isinstance(input_shape, (tuple, list)):
+            raise TypeError(f"{self.describe()}: input_shape must be a tuple of ints; got "
+                            f"{input_shape!r} ({type(input_shape).__name__})")
+        input_shape = tuple(as_int(s, f"{self.describe()}: input_shape[{i}]")
+                            for i, s in enumerate(input_shape))
+        dtype = as_float_dtype(dtype, f"{self.describe()}: dtype")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(f"{self.describe()}: rng must be a numpy.random.Generator or None; "
+                            f"got {type(rng).__name__}")
         if any(s <= 0 for s in input_shape):
             raise ValueError(f"{self.describe()}: input_shape must be positive; got "
                              f"{shape_str(input_shape)}")
@@ -242,7 +260,9 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
     if not isinstance(config, dict) or "class" not in config:
         raise ValueError(f"a layer config must be a dict with a 'class' key; got {config!r}")
     cls_name = config["class"]
-    if cls_name not in LAYERS:
+    if not isinstance(cls_name, str) or cls_name not in LAYERS:
         raise ValueError(f"unknown layer class {cls_name!r}; known: {', '.join(sorted(LAYERS))}")
+    cls = LAYERS[cls_name]
     options = {k: to_tuple(v) for k, v in config.items() if k != "class"}
-    return LAYERS[cls_name](**options)
+    check_config_options(cls, options, config)
+    return cls(**options)

@@ -14,15 +14,22 @@ from typing import Callable
 
 import numpy as np
 
-from ..functional.checks import check_choice
+from ..functional.checks import as_int, check_choice
+from .base import as_float_dtype
 
 __all__ = ["he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "initialize",
            "INITIALIZERS"]
 
 
+def _check_fans(fan_in: int, fan_out: int) -> tuple[int, int]:
+    """Both fans as ints >= 1 (a 0 would divide by zero in the scale)."""
+    return as_int(fan_in, "fan_in", minimum=1), as_int(fan_out, "fan_out", minimum=1)
+
+
 def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator,
               dtype: np.dtype) -> np.ndarray:
     """He normal: ``N(0, 2 / fan_in)``, keeps activations' variance through ReLUs."""
+    fan_in, fan_out = _check_fans(fan_in, fan_out)
     std = math.sqrt(2.0 / fan_in)
     w = rng.standard_normal(shape, dtype=dtype)
     w *= std
@@ -32,6 +39,7 @@ def he_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.
 def he_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator,
                dtype: np.dtype) -> np.ndarray:
     """He uniform: ``U(-sqrt(6 / fan_in), sqrt(6 / fan_in))`` (same variance as he_normal)."""
+    fan_in, fan_out = _check_fans(fan_in, fan_out)
     limit = math.sqrt(6.0 / fan_in)
     return _uniform(shape, limit, rng, dtype)
 
@@ -39,6 +47,7 @@ def he_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random
 def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator,
                   dtype: np.dtype) -> np.ndarray:
     """Glorot normal: ``N(0, 2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _check_fans(fan_in, fan_out)
     std = math.sqrt(2.0 / (fan_in + fan_out))
     w = rng.standard_normal(shape, dtype=dtype)
     w *= std
@@ -48,6 +57,7 @@ def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.ran
 def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator,
                    dtype: np.dtype) -> np.ndarray:
     """Glorot uniform: ``U(-sqrt(6 / (fan_in + fan_out)), +...)``, Keras' default."""
+    fan_in, fan_out = _check_fans(fan_in, fan_out)
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     return _uniform(shape, limit, rng, dtype)
 
@@ -96,5 +106,7 @@ def initialize(name: str, shape: tuple[int, ...], *, fan_in: int, fan_out: int,
     check_initializer(name, "initializer")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
-    return INITIALIZERS[name](tuple(shape), max(int(fan_in), 1), max(int(fan_out), 1), rng,
-                              np.dtype(dtype))
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"shape must be a tuple of ints; got {shape!r} ({type(shape).__name__})")
+    shape = tuple(as_int(s, f"shape[{i}]", minimum=0) for i, s in enumerate(shape))
+    return INITIALIZERS[name](shape, fan_in, fan_out, rng, as_float_dtype(dtype))

@@ -23,7 +23,7 @@ from ..functional import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_backwa
                           global_max_pool2d_backward, max_pool2d, max_pool2d_backward)
 from ..functional.checks import as_bool, as_int, as_pair, check_data_format
 from ..functional.padding import resolve_padding
-from .base import Layer, image_channels, to_jsonable, to_tuple
+from .base import Layer, as_real, image_channels, to_jsonable, to_tuple
 from .initializers import check_initializer, initialize
 
 __all__ = ["Conv2D", "ConvTranspose2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D",
@@ -419,9 +419,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, *, seed: int | None = None, name: str | None = None) -> None:
         super().__init__(name=name)
-        if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.number)):
-            raise TypeError(f"rate must be a number in [0, 1); got {rate!r}")
-        rate = float(rate)
+        rate = as_real(rate, "rate", finite=False)  # NaN and inf fail the range check
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"rate must be in [0, 1); got {rate}")
         self.rate = rate

@@ -17,12 +17,23 @@ __all__ = ["Loss", "SoftmaxCrossEntropy", "MSE", "softmax", "log_softmax", "LOSS
            "loss_from_config"]
 
 
+def _logits(logits: Any) -> np.ndarray:
+    """``logits`` as a float array with at least one class along its last axis."""
+    logits = as_float_array(logits, "logits")
+    if logits.ndim == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"logits must have at least one class along the last axis; got shape "
+                         f"{shape_str(logits.shape)}")
+    return logits
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Stable ``log(softmax(logits))`` along the last axis via log-sum-exp.
 
     Subtracting each row's maximum first keeps ``exp`` in ``(0, 1]``: no overflow for
-    large logits, and at least one term of each sum is exactly 1 (no log(0)).
+    large logits, and at least one term of each sum is exactly 1 (no log(0)). Integer
+    logits are computed in float64.
     """
+    logits = _logits(logits)
     z = logits - logits.max(axis=-1, keepdims=True)
     z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
     return z
@@ -30,6 +41,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax along the last axis, ``(N, K) -> (N, K)``, stable for any logits."""
+    logits = _logits(logits)
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     e /= e.sum(axis=-1, keepdims=True)
     return e
@@ -57,19 +69,31 @@ class Loss:
 
         ``output_shape`` is the network's per-example output shape. ``Sequential`` calls
         it once before training, so that a bad target is reported before any step.
-        Default (MSE): one target of the output's shape per example, of a numeric dtype.
+        Default (MSE): one target of the output's shape per example, of a numeric dtype,
+        with no NaN or infinity.
         """
-        as_float_array(targets[:1], name)  # TypeError for unusable dtypes
+        targets = np.asarray(targets)
+        as_float_array(targets[:1] if targets.ndim else targets, name)  # TypeError for bad dtypes
         if targets.shape[1:] != tuple(output_shape):
             raise ValueError(f"{name} must have shape (N, {', '.join(map(str, output_shape))})"
                              f" (the model's output per example) for {type(self).__name__}; "
                              f"got {shape_str(targets.shape)}")
+        _check_finite_targets(targets, name)
 
     def forward(self, outputs: Any, targets: Any) -> float:
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
+
+
+def _check_finite_targets(targets: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` if float ``targets`` hold NaN or an infinity (the loss, then every
+    weight after one step, would be NaN)."""
+    if targets.dtype.kind == "f" and not np.isfinite(targets).all():
+        bad = int(np.size(targets) - np.count_nonzero(np.isfinite(targets)))
+        raise ValueError(f"{name} must be finite; got {bad} NaN or infinite value(s) in an "
+                         f"array of shape {shape_str(targets.shape)}")
 
 
 def _labels_or_probs(targets: Any, n: int, k: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -111,14 +135,14 @@ class SoftmaxCrossEntropy(Loss):
 
     def check_targets(self, targets: np.ndarray, output_shape: tuple[int, ...],
                       name: str) -> None:
-        """Integer labels ``(N,)`` in ``[0, K)`` or rows ``(N, K)`` for outputs ``(K,)``."""
+        """Integer labels ``(N,)`` in ``[0, K)`` or finite rows ``(N, K)`` for outputs ``(K,)``."""
         output_shape = tuple(output_shape)
         if len(output_shape) != 1 or output_shape[0] < 1:
             raise ValueError(f"SoftmaxCrossEntropy needs logits (N, K) with K >= 1: the "
                              f"model's output per example must be (K,); it is "
                              f"{shape_str(output_shape)}")
         k = output_shape[0]
-        t = targets
+        t = np.asarray(targets)
         if t.ndim == 1 and t.dtype.kind in "iu":
             if t.size:
                 lo, hi = t.min(), t.max()
@@ -133,6 +157,7 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"{name} as one-hot/probability rows must have shape "
                                  f"(N, {k}) for the model's {k} classes; got "
                                  f"{shape_str(t.shape)}")
+            _check_finite_targets(t, name)
             return
         raise ValueError(f"{name} must be integer class labels (N,) or one-hot rows (N, {k}); "
                          f"got a {t.ndim}-D array of dtype {t.dtype} and shape "
@@ -202,6 +227,6 @@ LOSSES: dict[str, type[Loss]] = {"SoftmaxCrossEntropy": SoftmaxCrossEntropy, "MS
 def loss_from_config(config: dict[str, Any]) -> Loss:
     """Rebuild a loss from ``get_config()``'s output."""
     name = config.get("class") if isinstance(config, dict) else None
-    if name not in LOSSES:
+    if not isinstance(name, str) or name not in LOSSES:
         raise ValueError(f"unknown loss config {config!r}; known: {', '.join(LOSSES)}")
     return LOSSES[name]()

@@ -24,7 +24,7 @@ import numpy as np
 from ..datasets.batches import iterate_batches
 from ..functional.checks import as_float_array, as_int, shape_str
 from .activations import ReLU
-from .base import Layer, as_bool, layer_from_config
+from .base import Layer, as_bool, as_float_dtype, as_real, layer_from_config
 from .layers import MaxPool2D
 from .losses import Loss, softmax
 from .optim import Optimizer, clip_grad_norm
@@ -139,9 +139,10 @@ def _check_epoch_state(state: Any, *, epoch: int, batch: int, batches: int, seed
             raise ValueError(f"epoch_state was saved with {key}={out[key]!r} but this call "
                              f"has {what} {value!r}; resume with the stopped run's data and "
                              f"options")
-    if out["batch"] > out["batches"] or out["seen"] > examples:
+    if out["batch"] > out["batches"] or out["seen"] > examples or out["correct"] > out["seen"]:
         raise ValueError(f"epoch_state is inconsistent: batch {out['batch']} of "
-                         f"{out['batches']}, {out['seen']} of {examples} examples seen")
+                         f"{out['batches']}, {out['seen']} of {examples} examples seen, "
+                         f"{out['correct']} of them correct")
     rng_state = state["dropout_rng"]
     try:  # on a scratch generator: a bad state is refused before anything changes
         np.random.default_rng().bit_generator.state = rng_state
@@ -150,6 +151,37 @@ def _check_epoch_state(state: Any, *, epoch: int, batch: int, batches: int, seed
                          f"({exc})") from None
     out["dropout_rng"] = rng_state
     return out
+
+
+def _as_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as an ndarray (not converted), or a ``TypeError`` naming ``name`` for input
+    NumPy cannot turn into one (ragged lists)."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a numeric array; got {type(x).__name__} that NumPy "
+                        f"cannot turn into one ({exc})") from None
+
+
+def _check_callbacks(callbacks: Any) -> list[Any]:
+    """``fit``'s callbacks as a list, each with at least one hook, every hook callable."""
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(f"callbacks must be a list of callback objects (with any of "
+                        f"{', '.join(_CALLBACK_METHODS)}); got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
+        hooks = [m for m in _CALLBACK_METHODS if getattr(cb, m, None) is not None]
+        if not hooks:
+            raise TypeError(f"callbacks[{i}] must have at least one of "
+                            f"{', '.join(_CALLBACK_METHODS)}; got {cb!r} "
+                            f"({type(cb).__name__})")
+        for m in hooks:
+            if not callable(getattr(cb, m)):
+                raise TypeError(f"callbacks[{i}].{m} must be callable; got "
+                                f"{getattr(cb, m)!r}")
+    return callbacks
 
 
 def _call(callbacks: Sequence[Any], method: str, *args: Any) -> None:
@@ -187,6 +219,12 @@ class Sequential:
 
     def __init__(self, layers: Iterable[Layer], *, input_shape: Sequence[int] | None = None,
                  seed: int | None = None, dtype: Any = "float32") -> None:
+        if isinstance(layers, Layer):
+            raise TypeError(f"layers must be a list of layers; got a single "
+                            f"{layers.describe()} (wrap it in a list)")
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+            raise TypeError(f"layers must be a list of convblocks.nn layers; got "
+                            f"{type(layers).__name__}")
         self.layers = list(layers)
         if not self.layers:
             raise ValueError("layers must contain at least one layer; got an empty list")
@@ -201,9 +239,7 @@ class Sequential:
                 layer.name = f"{type(layer).__name__.lower()}_{i}"
         self.seed = None if seed is None else as_int(seed, "seed", minimum=0)
         self._rng = np.random.default_rng(self.seed)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64; got {self.dtype}")
+        self.dtype = as_float_dtype(dtype)
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
         self.loss: Loss | None = None
@@ -261,11 +297,14 @@ class Sequential:
         The dtype check runs on one example, so a large uint8 data set is never turned
         into float64 as a whole.
         """
-        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        x = _as_array(x, name)
         as_float_array(x[:1] if x.ndim else x, name)  # TypeError for unusable dtypes
         if not self.built:
             if x.ndim < 2:
                 raise ValueError(f"{name} must be a batch (N, ...); got shape {shape_str(x.shape)}")
+            if 0 in x.shape[1:]:
+                raise ValueError(f"{name} must have positive sizes after the batch axis "
+                                 f"(N, ...); got shape {shape_str(x.shape)}")
             self.build(x.shape[1:])
         if x.shape[1:] != self.input_shape:
             first = self.layers[0]
@@ -345,11 +384,11 @@ class Sequential:
             raise TypeError(f"schedule must be a convblocks.nn schedule or None; got "
                             f"{type(schedule).__name__}")
         if clip_norm is not None:
-            if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)):
-                raise TypeError(f"clip_norm must be a number or None; got {clip_norm!r}")
-            if not clip_norm > 0:
-                raise ValueError(f"clip_norm must be > 0; got {clip_norm}")
-            clip_norm = float(clip_norm)
+            # Finite, as clip_grad_norm's max_norm: inf would only fail at the first step.
+            clip_norm = as_real(clip_norm, "clip_norm", finite=False)
+            if not 0 < clip_norm < math.inf:
+                raise ValueError(f"clip_norm must be finite and > 0 (or None for no "
+                                 f"clipping); got {clip_norm}")
         self.loss, self.optimizer, self.schedule, self.clip_norm = (loss, optimizer, schedule,
                                                                     clip_norm)
 
@@ -372,6 +411,7 @@ class Sequential:
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One optimizer step on a batch; returns (mean loss, number correct)."""
         self._require_compiled("train_step")
+        y = _as_array(y, "y")
         out = self.forward(x, training=True)
         loss = self.loss.forward(out, y)
         correct = self._correct(out, y) if self.loss.classification else 0
@@ -391,8 +431,7 @@ class Sequential:
         Runs before any step: a bad label anywhere in ``y`` is reported before the
         optimizer has changed the model (the loss would only see it in its batch).
         """
-        x = x if isinstance(x, np.ndarray) else np.asarray(x)
-        y = y if isinstance(y, np.ndarray) else np.asarray(y)
+        x, y = _as_array(x, x_name), _as_array(y, y_name)
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"{x_name} must be a non-empty batch (N, ...); got shape "
                              f"{shape_str(x.shape)}")
@@ -416,8 +455,9 @@ class Sequential:
             Inputs; converted to the model's dtype one batch at a time.
         y : array (N,) of int labels, or (N, K)
             Targets for the compiled loss. ``x``, ``y`` and ``validation_data`` are
-            checked whole (shapes, dtypes, the label range against the model's outputs)
-            before the first step: a refused call changes neither model nor optimizer.
+            checked whole (shapes, dtypes, the label range against the model's outputs,
+            NaN or infinite float targets) before the first step: a refused call
+            changes neither model nor optimizer.
         validation_data : (x_val, y_val), optional
             Evaluated after every epoch (``val_loss``, ``val_accuracy``; None without it).
         shuffle : bool
@@ -486,7 +526,7 @@ class Sequential:
                                     "validation_data[0]", "validation_data[1]")
         if seed is not None:
             seed = as_int(seed, "seed", minimum=0)
-        callbacks = list(callbacks)
+        callbacks = _check_callbacks(callbacks)
         n = x.shape[0]
         n_batches = math.ceil(n / batch_size)
         if steps_per_epoch is not None:
@@ -681,6 +721,11 @@ class Sequential:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
         """A freshly initialized model with the architecture of ``get_config()``."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            got = (f"a dict with keys {list(config)[:10]}" if isinstance(config, dict)
+                   else type(config).__name__)
+            raise ValueError(f"config must be a dict with a 'layers' list (from "
+                             f"get_config()); got {got}")
         layers = [layer_from_config(c) for c in config["layers"]]
         return cls(layers, input_shape=config.get("input_shape"), seed=config.get("seed"),
                    dtype=config.get("dtype", "float32"))

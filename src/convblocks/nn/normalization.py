@@ -16,7 +16,7 @@ import numpy as np
 from ..functional.buffers import empty_like as pooled_empty_like
 from ..functional.checks import check_data_format
 from ..functional.threads import map_slices
-from .base import Layer, image_channels
+from .base import Layer, as_real, image_channels
 
 __all__ = ["BatchNorm2D"]
 
@@ -38,7 +38,7 @@ class BatchNorm2D(Layer):
     ----------
     momentum : float in [0, 1]
         PyTorch's convention (see the module docstring).
-    eps : float > 0
+    eps : float > 0 (finite)
     data_format : {'NHWC', 'NCHW'}
 
     Shapes: input/output ``(N, H, W, C)`` (NHWC) or ``(N, C, H, W)`` (NCHW); params
@@ -48,15 +48,14 @@ class BatchNorm2D(Layer):
     def __init__(self, *, momentum: float = 0.1, eps: float = 1e-5, data_format: str = "NHWC",
                  name: str | None = None) -> None:
         super().__init__(name=name)
-        for arg, v in (("momentum", momentum), ("eps", eps)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
-                raise TypeError(f"{arg} must be a number; got {v!r}")
-        if not 0.0 <= float(momentum) <= 1.0:
+        momentum = as_real(momentum, "momentum", finite=False)  # NaN, inf fail the range
+        eps = as_real(eps, "eps")  # finite: eps = inf would zero every output
+        if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
-        if not float(eps) > 0.0:
+        if not eps > 0.0:
             raise ValueError(f"eps must be > 0; got {eps}")
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = momentum
+        self.eps = eps
         self.data_format = check_data_format(data_format)
         self._x2: np.ndarray | None = None
         self._xc: np.ndarray | None = None

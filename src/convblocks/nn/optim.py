@@ -15,15 +15,14 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..functional.checks import as_bool, shape_str
+from .base import as_real, check_config_options
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm", "OPTIMIZERS",
            "optimizer_from_config"]
 
 
 def _number(value: Any, name: str, *, minimum: float = 0.0, below: float | None = None) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    value = float(value)
+    value = as_real(value, name, finite=False)  # the range check names NaN and inf
     if not math.isfinite(value) or value < minimum or (below is not None and value >= below):
         bound = f"[{minimum}, {below})" if below is not None else f">= {minimum}"
         raise ValueError(f"{name} must be finite and {bound}; got {value}")
@@ -39,7 +38,18 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray] | Iterable[np.ndarray],
     ``max_norm / (norm + 1e-6)``. Returns the norm before clipping.
     """
     max_norm = _number(max_norm, "max_norm")
-    arrays = list(grads.values()) if isinstance(grads, Mapping) else list(grads)
+    if isinstance(grads, Mapping):
+        named = [(f"grads[{k!r}]", g) for k, g in grads.items()]
+    elif isinstance(grads, Iterable) and not isinstance(grads, (str, bytes, np.ndarray)):
+        named = [(f"grads[{i}]", g) for i, g in enumerate(grads)]
+    else:
+        raise TypeError(f"grads must be a dict or a list of gradient arrays; got "
+                        f"{type(grads).__name__}")
+    for name, g in named:  # scaled in place: only real float arrays can be
+        if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
+            what = f"dtype {g.dtype}" if isinstance(g, np.ndarray) else type(g).__name__
+            raise TypeError(f"{name} must be a float32 or float64 ndarray; got {what}")
+    arrays = [g for _, g in named]
     total = math.sqrt(sum(float(np.vdot(g, g)) for g in arrays))
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
@@ -110,6 +120,13 @@ class Optimizer:
             if g.shape != p.shape:
                 raise ValueError(f"gradient for {key!r} has shape {shape_str(g.shape)}; "
                                  f"parameter has {shape_str(p.shape)}")
+            for slot, arr in self.state.get(key, {}).items():
+                if arr.shape != p.shape or arr.dtype != p.dtype:
+                    raise ValueError(f"optimizer state {slot + '/' + key!r} has shape "
+                                     f"{shape_str(arr.shape)} {arr.dtype}, but parameter "
+                                     f"{key!r} has {shape_str(p.shape)} {p.dtype}: this "
+                                     f"optimizer has stepped other parameters under that "
+                                     f"key; use a fresh optimizer for another model")
         self.iterations += 1
         for key, p in params.items():
             self._update(key, p, grads[key], lr)
@@ -139,8 +156,15 @@ class Optimizer:
         belongs to) every slot is checked too: after a step each parameter must have each
         of :attr:`slot_names`, of the parameter's shape and dtype, and nothing else may be
         there (before any step: no slot at all). Messages name entries as
-        ``prefix + name``. Raises ``ValueError``.
+        ``prefix + name``. Raises ``ValueError`` (``TypeError`` when ``state`` or
+        ``params`` is not a mapping).
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"optimizer state must be a dict (from state_dict()); got "
+                            f"{type(state).__name__}")
+        if params is not None and not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of arrays keyed by parameter name or None; "
+                            f"got {type(params).__name__}")
         if "iterations" not in state:
             raise ValueError(f"optimizer state lacks {prefix + 'iterations'!r}")
         it = state["iterations"]
@@ -152,7 +176,13 @@ class Optimizer:
             raise ValueError(f"optimizer state {prefix + 'iterations'!r} must be an integer "
                              f">= 0; got {got}")
         iterations = int(it_arr)
+        if iterations >= 2**63:  # state_dict stores it as int64
+            raise ValueError(f"optimizer state {prefix + 'iterations'!r} must be < 2**63; got "
+                             f"{iterations}")
         for name in state:
+            if not isinstance(name, str):
+                raise ValueError(f"optimizer state keys must be strings "
+                                 f"'{prefix}<slot>/<param>'; got {name!r}")
             if name != "iterations" and "/" not in name:
                 raise ValueError(f"optimizer state entry {prefix + name!r} is not "
                                  f"'{prefix}<slot>/<param>'")
@@ -306,8 +336,12 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {"SGD": SGD, "Adam": Adam, "AdamW": Ada
 
 def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
     """Rebuild an optimizer (without state) from ``get_config()``'s output."""
-    if not isinstance(config, dict) or config.get("class") not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer config {config!r}; known: {', '.join(OPTIMIZERS)}")
+    if (not isinstance(config, dict) or not isinstance(config.get("class"), str)
+            or config["class"] not in OPTIMIZERS or "lr" not in config):
+        raise ValueError(f"unknown optimizer config {config!r} (a dict with 'class' and 'lr'); "
+                         f"known: {', '.join(OPTIMIZERS)}")
+    cls = OPTIMIZERS[config["class"]]
     options = {k: (tuple(v) if isinstance(v, list) else v)
                for k, v in config.items() if k != "class"}
-    return OPTIMIZERS[config["class"]](options.pop("lr"), **options)
+    check_config_options(cls, options, config)
+    return cls(**options)

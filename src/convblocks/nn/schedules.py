@@ -11,16 +11,16 @@ import math
 from typing import Any
 
 from ..functional.checks import as_int
+from .base import as_real, check_config_options
 
 __all__ = ["Schedule", "StepSchedule", "CosineSchedule", "SCHEDULES", "schedule_from_config"]
 
 
 def _fraction(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
+    value = as_real(value, name, finite=False)  # NaN and inf fail the range check
+    if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1]; got {value}")
-    return float(value)
+    return value
 
 
 class Schedule:
@@ -83,9 +83,10 @@ SCHEDULES: dict[str, type[Schedule]] = {"StepSchedule": StepSchedule,
 
 def schedule_from_config(config: dict[str, Any]) -> Schedule:
     """Rebuild a schedule from ``get_config()``'s output."""
-    if not isinstance(config, dict) or config.get("class") not in SCHEDULES:
+    if (not isinstance(config, dict) or not isinstance(config.get("class"), str)
+            or config["class"] not in SCHEDULES):
         raise ValueError(f"unknown schedule config {config!r}; known: {', '.join(SCHEDULES)}")
     options = {k: v for k, v in config.items() if k != "class"}
     cls = SCHEDULES[config["class"]]
-    first = "step_size" if cls is StepSchedule else "total_steps"
-    return cls(options.pop(first), **options)
+    check_config_options(cls, options, config)
+    return cls(**options)

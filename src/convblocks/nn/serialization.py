@@ -31,6 +31,7 @@ file keeps its permission bits, and a symbolic link at ``path`` is written throu
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import zipfile
@@ -49,6 +50,20 @@ __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 
 FORMAT_VERSION = 2
 _MAGIC = "convblocks.nn.Sequential"
+
+
+def _path(path: Any) -> str:
+    """``path`` as a str (``os.fspath``), or a ``TypeError`` that names the argument."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike; got {path!r} "
+                        f"({type(path).__name__})") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError("path must not be empty")
+    return path
 
 
 def _json_array(value: Any, what: str) -> np.ndarray:
@@ -70,7 +85,7 @@ def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
     path : str or os.PathLike
         Destination file, written as given (no suffix is added). A symbolic link is
         written through: its target is replaced and the link stays. An existing
-        file keeps its permission bits.
+        file keeps its permission bits. A directory raises ``IsADirectoryError``.
     include_optimizer : bool
         Also store the optimizer (with its state), schedule and ``clip_norm`` so that
         ``load_model`` returns a compiled model that resumes training exactly. The loss
@@ -85,7 +100,10 @@ def save_model(model: Sequential, path: Any, *, include_optimizer: bool = True,
     if extra is not None and not isinstance(extra, dict):
         raise TypeError(f"extra must be a dict or None; got {type(extra).__name__}")
     include_optimizer = as_bool(include_optimizer, "include_optimizer")
-    path = os.fspath(path)
+    path = _path(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"cannot save the model to {path!r}: it is a "
+                                f"directory (give a file name, e.g. 'model.npz')")
     arrays: dict[str, np.ndarray] = {
         "convblocks_format": np.array(_MAGIC),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -186,12 +204,13 @@ def load_model(path: Any) -> Sequential:
         No file at ``path``.
     ValueError
         Naming the file and the entry: the file is truncated or corrupted, is not a
-        convblocks model file, lacks entries, holds an entry of the wrong kind (a
+        convblocks model file, lacks entries, holds ``param/``/``buffer/`` entries
+        its architecture has no place for, holds an entry of the wrong kind (a
         ``format_version`` that is not an integer, ``training`` that is not a JSON
         object, optimizer slots missing or unlike their parameters, a negative
         ``optim/iterations``, ...), or was written by a newer format version.
     """
-    path = os.fspath(path)
+    path = _path(path)
     data = _read(path)
     marker = data.get("convblocks_format")
     if (marker is None or marker.shape != () or marker.dtype.kind != "U"
@@ -225,6 +244,14 @@ def load_model(path: Any) -> Sequential:
                                  f"shape {data[name].shape} {data[name].dtype}; the "
                                  f"architecture needs {target.shape} {target.dtype}")
             target[...] = data[name]
+    for prefix, targets in (("param", model.params()), ("buffer", model.buffers())):
+        stray = sorted(k for k in data if k.startswith(prefix + "/")
+                       and k[len(prefix) + 1:] not in targets)
+        if stray:  # the architecture lost a layer, or the entries are not its own
+            raise ValueError(f"{path!r} does not match its architecture: it holds "
+                             f"{stray[:3]}{' ...' if len(stray) > 3 else ''}, which the "
+                             f"architecture has no {prefix} for (its {prefix}s: "
+                             f"{sorted(targets)[:6]})")
     optim_state = {k[len("optim/"):]: v for k, v in data.items() if k.startswith("optim/")}
     if training.get("optimizer") is not None:
         try:
