@@ -12,13 +12,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .functional.checks import as_float_array, as_int, check_choice, check_ndim, shape_str
+from .functional.checks import (as_float_array, as_int, check_array_size, check_choice, check_ndim,
+                               shape_str)
 
 __all__ = [
     "CONV_KEYS", "POOL_KEYS", "POOL_MODES",
     "check_conv_hparameters", "check_pool_hparameters", "check_mode",
     "check_conv_inputs", "check_pool_input", "check_grad_shape",
     "check_zero_pad_inputs", "check_single_step_inputs", "check_distribute_inputs", "unpack_cache",
+    "check_window",
 ]
 
 CONV_KEYS = ("stride", "pad")
@@ -74,7 +76,11 @@ def check_zero_pad_inputs(X: Any, pad: Any) -> tuple[np.ndarray, int]:
     """``X`` 4-D (m, n_H, n_W, n_C); ``pad`` an int >= 0."""
     X = as_float_array(X, "X")
     check_ndim(X, 4, "X", "(m, n_H, n_W, n_C)")
-    return X, as_int(pad, "pad", minimum=0)
+    pad = as_int(pad, "pad", minimum=0)
+    m, h, w, c = X.shape
+    check_array_size((m, h + 2 * pad, w + 2 * pad, c), X.itemsize, "the padded X",
+                     lambda: f"zero_pad: pad={pad}")
+    return X, pad
 
 
 def check_single_step_inputs(a_slice_prev: Any, W: Any, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,6 +126,12 @@ def check_conv_inputs(A_prev: Any, W: Any, b: Any, hparameters: Any):
                          f"{h + 2 * pad}x{w + 2 * pad} (A_prev {h}x{w}, pad={pad})")
     n_H = (h + 2 * pad - f) // stride + 1
     n_W = (w + 2 * pad - f) // stride + 1
+    # As the engine: one padded image (it pads a chunk of images at a time) and Z.
+    itemsize = max(A_prev.itemsize, W.itemsize, b.itemsize)  # the result's: float32 or float64
+    cause = lambda: f"hparameters {{'stride': {stride}, 'pad': {pad}}} with A_prev {h}x{w} and f={f}"
+    check_array_size((1, h + 2 * pad, w + 2 * pad, c_in), itemsize, "one padded image of A_prev",
+                     cause)
+    check_array_size((m, n_H, n_W, c_out), itemsize, "Z", cause)
     return A_prev, W, b, stride, pad, n_H, n_W
 
 
@@ -150,6 +162,9 @@ def check_grad_shape(grad: Any, name: str, expected: tuple[int, ...], source: st
 
 def check_distribute_inputs(dz: Any, shape: Any) -> tuple[float, tuple[int, int]]:
     """``dz`` a real scalar; ``shape`` a pair ``(n_H, n_W)`` of positive ints."""
+    # a number, not a flag: True would count as 1 (bool arrays of activations are fine)
+    if isinstance(dz, (bool, np.bool_)) or getattr(dz, "dtype", None) == np.bool_:
+        raise TypeError(f"dz must be a number, not a boolean; got {dz!r} ({type(dz).__name__})")
     arr = as_float_array(dz, "dz")
     if arr.size != 1:
         raise ValueError(f"dz must be a single number; got an array of shape {shape_str(arr.shape)}")
@@ -160,7 +175,16 @@ def check_distribute_inputs(dz: Any, shape: Any) -> tuple[float, tuple[int, int]
     if n_H < 1 or n_W < 1:
         raise ValueError(f"shape must have positive entries (n_H, n_W); got {(n_H, n_W)}: "
                          f"a window with no elements has no average")
+    check_array_size((n_H, n_W), 8, "the window", lambda: f"distribute_value: shape={(n_H, n_W)}")
     return arr.reshape(()).item(), (n_H, n_W)
+
+
+def check_window(x: Any) -> np.ndarray:
+    """``create_mask_from_window``'s window: a numeric array with at least one element."""
+    x = as_float_array(x, "x")
+    if x.size == 0:
+        raise ValueError(f"x must have at least one element; got shape {shape_str(x.shape)}")
+    return x
 
 
 def unpack_cache(cache: Any, n: int, what: str) -> tuple:

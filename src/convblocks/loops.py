@@ -27,10 +27,10 @@ from .course_checks import (
     check_grad_shape,
     check_pool_input,
     check_single_step_inputs,
+    check_window,
     unpack_cache,
     check_zero_pad_inputs,
 )
-from .functional.checks import as_float_array
 
 __all__ = ["zero_pad", "conv_single_step", "conv_forward", "pool_forward", "conv_backward",
            "create_mask_from_window", "distribute_value", "pool_backward"]
@@ -215,9 +215,7 @@ def create_mask_from_window(x: Any) -> np.ndarray:
     -------
     mask : ndarray of bool, shape of x
     """
-    x = as_float_array(x, "x")
-    if x.size == 0:
-        raise ValueError(f"x must have at least one element; got shape {x.shape}")
+    x = check_window(x)
     mask = np.zeros(x.shape, dtype=bool)
     best = None
     for index in np.ndindex(*x.shape):

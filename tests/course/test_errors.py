@@ -254,3 +254,79 @@ def test_forward_keeps_float32(L, dtype):
     Z, _ = L.conv_forward(A, W, np.zeros((1, 1, 1, 1), dtype), {"stride": 1, "pad": 0})
     P, _ = L.pool_forward(A, {"f": 2, "stride": 1})
     assert Z.dtype == P.dtype == dtype
+
+
+# ---- found by fuzzing the eight functions (both implementations) with bad input ----
+
+@IMPLS
+def test_masked_arrays_are_refused_alike(L):
+    """A numpy.ma.MaskedArray is an ndarray whose mask the fast kernels ignored while the
+    loops' np.max/np.mean honoured it: pool_forward and create_mask_from_window gave
+    different answers. Both now refuse it, naming the argument."""
+    M = np.ma.masked_array(A, mask=A > 1)
+    with raises(TypeError, "A_prev", "MaskedArray", "filled"):
+        L.pool_forward(M, PHP)
+    with raises(TypeError, "A_prev", "MaskedArray"):
+        L.conv_forward(M, W, b, HP)
+    with raises(TypeError, "W", "MaskedArray"):
+        L.conv_forward(A, np.ma.masked_array(W), b, HP)
+    with raises(TypeError, "X", "MaskedArray"):
+        L.zero_pad(M, 1)
+    with raises(TypeError, "x", "MaskedArray"):
+        L.create_mask_from_window(M[0, :2, :2, 0])
+    with raises(TypeError, "dz", "MaskedArray"):
+        L.distribute_value(np.ma.masked_array([3.0], mask=[True]), (2, 2))
+    P, cache = L.pool_forward(A, PHP)
+    with raises(TypeError, "dA", "MaskedArray"):
+        L.pool_backward(np.ma.masked_array(P), cache)
+
+
+@IMPLS
+@pytest.mark.parametrize("pad", [10**6, 10**12, 10**30])
+def test_impossibly_large_padding_names_the_option(L, pad):
+    """pad=10**12 gave NumPy's "array is too big", 10**30 "Maximum allowed dimension
+    exceeded", 10**6 a MemoryError in the loops (and a ValueError from the engine)."""
+    with raises(ValueError, f"pad={pad}", "padded X", "would have shape"):
+        L.zero_pad(A, pad)
+    with raises(ValueError, f"'pad': {pad}", "padded image of A_prev", "would have shape"):
+        L.conv_forward(A, W, b, {"stride": 1, "pad": pad})
+    Z, _ = L.conv_forward(A, W, b, HP)
+    with raises(ValueError, f"'pad': {pad}", "would have shape"):
+        L.conv_backward(Z, (A, W, b, {"stride": 1, "pad": pad}))
+
+
+def test_impossibly_large_sizes_give_the_same_message_in_both():
+    for call in (lambda L: L.zero_pad(A, 10**6),
+                 lambda L: L.conv_forward(A, W, b, {"stride": 1, "pad": 10**6}),
+                 lambda L: L.distribute_value(1.0, (10**6, 10**6))):
+        messages = []
+        for L in (course, loops):
+            with pytest.raises(ValueError) as info:
+                call(L)
+            messages.append(str(info.value))
+        assert messages[0] == messages[1]
+
+
+@IMPLS
+def test_empty_batch_padded_beyond_numpy_limit(L):
+    """An empty batch: zero bytes, but NumPy still refuses dimensions whose product
+    overflows ("array is too big"); a modest pad on an empty batch still works."""
+    with raises(ValueError, "pad=1000000000000", "padded X", "(0, 2000000000002"):
+        L.zero_pad(np.zeros((0, 2, 2, 1)), 10**12)
+    assert L.zero_pad(np.zeros((0, 2, 2, 1)), 10**5).shape == (0, 200002, 200002, 1)
+
+
+@IMPLS
+@pytest.mark.parametrize("shape", [(10**6, 10**6), (10**12, 10**12), (10**30, 1)])
+def test_distribute_value_impossibly_large_window(L, shape):
+    with raises(ValueError, "distribute_value", f"shape={shape}", "would have shape"):
+        L.distribute_value(1.0, shape)
+
+
+@IMPLS
+@pytest.mark.parametrize("dz", [True, np.bool_(False), np.array([True])])
+def test_distribute_value_refuses_a_boolean_dz(L, dz):
+    """True counted as 1 (0.25 in each cell of a 2x2 window): a flag is not a gradient."""
+    with raises(TypeError, "dz", "number, not a boolean", repr(dz)):
+        L.distribute_value(dz, (2, 2))
+    assert L.distribute_value(np.float32(2), [2, 2]).tolist() == [[0.5, 0.5], [0.5, 0.5]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,24 @@ def test_batch_larger_than_n_and_empty_data():
     assert [b.tolist() for b in batch_indices(3, 10)] == [[0, 1, 2]]
     assert list(batch_indices(3, 10, drop_last=True)) == []
     assert list(iterate_batches(np.zeros((0, 2)), np.zeros(0), 4, shuffle=True, seed=0)) == []
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_x_none_names_x(shuffle):
+    # was "object of type 'NoneType' has no len()"
+    with pytest.raises(TypeError, match="x must be a numpy array of shape \\(N, ...\\); got NoneType$"):
+        iterate_batches(None, None, 2, shuffle=shuffle, seed=0)
+
+
+@pytest.mark.parametrize("seed", [True, False, np.timedelta64(3)])
+def test_bool_and_timedelta_seeds_are_refused(seed):
+    # NumPy took True as the seed 1 (np.True_ was refused) and a timedelta64 as its count.
+    with pytest.raises(TypeError, match=f"seed must be None, an int >= 0.*got {re.escape(repr(seed))} "):
+        batch_indices(5, 2, shuffle=True, seed=seed)
+
+
+@pytest.mark.parametrize("n", [10**13, 10**30])
+def test_impossibly_many_examples_names_n(n):
+    # was a MemoryError (10**13) or NumPy's "Maximum allowed size exceeded" (10**30)
+    with pytest.raises(ValueError, match=f"batch_indices: n={n}: .*would have shape"):
+        batch_indices(n, 2)

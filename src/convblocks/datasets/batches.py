@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from convblocks.functional.checks import as_bool, as_int
+from convblocks.functional.checks import as_bool, as_int, check_array_size
 
 __all__ = ["batch_indices", "iterate_batches"]
 
@@ -42,12 +42,19 @@ def batch_indices(n: int, batch_size: int, *, shuffle: bool = False,
     # Checked (and the order drawn) now, not at the first next(): a plain function
     # returning a generator, so a bad argument fails where it is given.
     n = as_int(n, "n", minimum=0)
+    # the order is an int64 array of n indices: a message naming n, not NumPy's
+    # "Maximum allowed size exceeded" or a MemoryError
+    check_array_size((n,), 8, "the order of the examples (int64 indices)", f"batch_indices: n={n}")
     batch_size = as_int(batch_size, "batch_size", minimum=1)
     shuffle = as_bool(shuffle, "shuffle")
     drop_last = as_bool(drop_last, "drop_last")
     if shuffle:
         if isinstance(seed, np.random.Generator):
             rng = seed
+        elif isinstance(seed, (bool, np.bool_, np.timedelta64)):
+            # NumPy takes True as the seed 1 (and a timedelta64 as its count): not a seed
+            raise TypeError(f"seed must be None, an int >= 0, a sequence of them or a "
+                            f"numpy.random.Generator; got {seed!r} ({type(seed).__name__})")
         else:
             try:
                 rng = np.random.default_rng(seed)
@@ -80,9 +87,10 @@ def iterate_batches(x: np.ndarray, y: np.ndarray | None, batch_size: int, *,
         Shapes (b, ...) each; copies when shuffled, views otherwise.
     """
     for name, a in (("x", x), ("y", y)):
-        if a is not None and (not isinstance(a, np.ndarray) or a.ndim == 0):
+        if (a is not None or name == "x") and (not isinstance(a, np.ndarray) or a.ndim == 0):
             raise TypeError(f"{name} must be a numpy array of shape (N, ...); got "
-                            f"{type(a).__name__}{' of shape ()' if np.ndim(a) == 0 else ''}")
+                            f"{type(a).__name__}"
+                            f"{' of shape ()' if isinstance(a, (np.ndarray, np.generic)) else ''}")
     if y is not None and len(y) != len(x):
         raise ValueError(f"x and y must hold the same number of examples; got {len(x)} "
                          f"and {len(y)}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+import os
+import sys
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -20,6 +22,7 @@ __all__ = [
     "as_real",
     "as_float_dtype",
     "as_pair",
+    "check_array_size",
     "check_choice",
     "check_data_format",
     "result_dtype",
@@ -40,6 +43,9 @@ def as_float_array(x: Any, name: str) -> np.ndarray:
     every other dtype (float16, complex, strings, objects) raises ``TypeError``.
     The input is never modified: callers must not write into the result.
     """
+    if isinstance(x, np.ma.MaskedArray):  # np.asarray and the kernels would ignore the mask
+        raise TypeError(f"{name} must be a plain numeric array; got a numpy.ma.MaskedArray, whose "
+                        f"mask would be ignored (pass {name}.filled(value) or {name}.data)")
     if isinstance(x, np.ndarray):
         arr = x
     else:
@@ -147,3 +153,50 @@ def result_dtype(*arrays: np.ndarray) -> np.dtype:
     if all(a.dtype == np.float32 for a in arrays):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _machine_memory() -> int:
+    """Bytes of this machine's memory plus swap (``sys.maxsize`` where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = {line.split(":")[0]: int(line.split()[1]) for line in f if line.split()[1:2]}
+        return (kib["MemTotal"] + kib.get("SwapTotal", 0)) * 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return sys.maxsize
+
+
+#: The largest array the engine tries to allocate: NumPy's own limit (an array's bytes
+#: must fit in ``np.intp``) and no more than this machine's memory plus swap, beyond
+#: which an allocation fails (MemoryError) or, with overcommit, the process is killed.
+MAX_ARRAY_BYTES = min(sys.maxsize, _machine_memory())
+
+
+def check_array_size(shape: Sequence[int], itemsize: int, what: str,
+                     cause: str | Callable[[], str]) -> None:
+    """Raise ``ValueError`` when an array of ``shape`` would exceed :data:`MAX_ARRAY_BYTES`.
+
+    O(1) arithmetic on Python ints, before any allocation: options that make a padded
+    input or an output impossibly large (``padding=10**12``) get a message starting
+    with ``cause`` (the operation and the options responsible, with their values) and
+    giving the resulting shape, instead of NumPy's "array is too big", "Maximum
+    allowed dimension exceeded" or a ``MemoryError``. ``cause`` may be a function
+    returning that text, so that valid calls never format it.
+    """
+    nbytes = span = itemsize  # span: zero axes counted as 1, as NumPy's own size limit does
+    for s in shape:  # Python ints: exact, never wraps around (a plain loop: this runs per call)
+        s = int(s)
+        nbytes *= s
+        span *= s or 1
+    if nbytes <= MAX_ARRAY_BYTES and span <= sys.maxsize:
+        return
+    cause = cause() if callable(cause) else cause
+    if nbytes <= MAX_ARRAY_BYTES:  # empty, but NumPy refuses its other axes all the same
+        raise ValueError(f"{cause}: {what} would have shape {shape_str(shape)}, more than "
+                         f"NumPy allows for any array's dimensions")
+    why = "NumPy's limit" if MAX_ARRAY_BYTES == sys.maxsize else "this machine's memory plus swap"
+    raise ValueError(f"{cause}: {what} would have shape {shape_str(shape)}, {nbytes:.3g} "
+                     f"bytes, more than can be allocated ({MAX_ARRAY_BYTES:.3g} bytes, {why})")

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_bool, as_float_array, as_int, as_pair, check_data_format, check_ndim, result_dtype, shape_str
+from .checks import (as_bool, as_float_array, as_int, as_pair, check_array_size, check_data_format, check_ndim,
+                     result_dtype, shape_str)
 from .gemm_conv import conv_forward, conv_forward_keep_columns, conv_input_grad, conv_weight_grad
 from .padding import Padding2D, output_size, resolve_padding, same_padding_1d
 
@@ -208,6 +209,11 @@ def _prepare_conv2d(x, w, b, stride, padding, dilation, groups, data_format
             f"is {(H + sum(pad[0]), W + sum(pad[1]))} (input {(H, W)}, padding {pad}); output size would be "
             f"{(Ho, Wo)}")
     out_shape = (N, Ho, Wo, K) if data_format == "NHWC" else (N, K, Ho, Wo)
+    cause = lambda: (f"conv2d: padding {pad} with input {(H, W)}, kernel {(kh, kw)}, stride {stride} "
+                     f"and dilation {dilation}")
+    check_array_size((1, H + sum(pad[0]), W + sum(pad[1]), C), x.itemsize,
+                     "one padded input image (1, H, W, C_in)", cause)
+    check_array_size(out_shape, x.itemsize, f"the output ({data_format})", cause)
     return Conv2dCache(x=x, w=w, has_bias=b is not None, stride=stride, padding=pad,
                        dilation=dilation, groups=groups, data_format=data_format, out_shape=out_shape), b
 
@@ -360,6 +366,12 @@ def _prepare_transpose(x, w, b, stride, padding, output_padding, dilation, group
                          f"stride {stride}, dilation {dilation}, output_padding {output_padding})")
     K = Cog * groups
     out_shape = (N, Ho, Wo, K) if data_format == "NHWC" else (N, K, Ho, Wo)
+    cause = lambda: (f"conv_transpose2d: stride {stride}, dilation {dilation}, output_padding "
+                     f"{output_padding} and padding {pad} with input {(H, W)} and kernel {(kh, kw)}")
+    check_array_size(out_shape, x.itemsize, f"the output ({data_format})", cause)
+    # the backward pads dy back to the full output before padding is removed
+    check_array_size((1, Ho + sum(pad[0]), Wo + sum(pad[1]), K), x.itemsize,
+                     "one image of the full output before padding is removed (1, H, W, C_out)", cause)
     cache = ConvTranspose2dCache(x=x, w=w, has_bias=b is not None, stride=stride, padding=pad,
                                  dilation=dilation, output_padding=output_padding, groups=groups,
                                  data_format=data_format, out_shape=out_shape)

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import buffers
-from .checks import as_bool, as_float_array, as_pair, check_data_format, check_ndim, shape_str
+from .checks import as_bool, as_float_array, as_pair, check_array_size, check_data_format, check_ndim, shape_str
 from .padding import Padding2D, output_size, resolve_padding
 from .threads import get_num_threads, run_chunks, threads_for
 from .windows import pad_hw
@@ -370,6 +370,16 @@ def _check_input(x: Any, data_format: Any, name: str = "x") -> tuple[np.ndarray,
     return x, data_format, _h_axis(data_format)
 
 
+def _check_sizes(op: str, x: np.ndarray, geom: _Geometry) -> None:
+    """ValueError when the padded image or the output could not be allocated (O(1))."""
+    cause = lambda: (f"{op}: kernel_size {geom.kernel_size}, stride {geom.stride}, dilation "
+                     f"{geom.dilation} and padding {geom.padding} with input {tuple(x.shape)}")
+    one = (1,) + tuple(x.shape[1:])
+    extra = " (with ceil_mode's extra rows)" if geom.full_padding != geom.padding else ""
+    check_array_size(geom.padded_shape(one), x.itemsize, "one padded input image" + extra, cause)
+    check_array_size(geom.out_shape(x.shape), x.itemsize, "the output", cause)
+
+
 def _check_cache(cache: Any, cls: type, op: str) -> None:
     if not isinstance(cache, cls):
         raise TypeError(f"{op}: cache must be the {cls.__name__} returned by the forward; "
@@ -526,6 +536,7 @@ def max_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     geom = _geometry("max_pool2d", x.shape, h_axis, kernel_size, stride, padding, dilation,
                      ceil_mode)
     _check_channels(x, h_axis, "max_pool2d")
+    _check_sizes("max_pool2d", x, geom)
     y = buffers.empty(geom.out_shape(x.shape), x.dtype)
 
     def run(chunk: slice) -> None:
@@ -873,6 +884,7 @@ def avg_pool2d(x: Any, kernel_size: Any, *, stride: Any = None, padding: Any = 0
     count_include_pad = as_bool(count_include_pad, "count_include_pad")
     geom = _geometry("avg_pool2d", x.shape, h_axis, kernel_size, stride, padding, 1, ceil_mode)
     _check_channels(x, h_axis, "avg_pool2d")
+    _check_sizes("avg_pool2d", x, geom)
     divisor = _avg_divisor(x.shape, geom, count_include_pad)
     y = buffers.empty(geom.out_shape(x.shape), x.dtype)
 
